@@ -1,0 +1,48 @@
+# Seatdesk: `make run` serves the bot on its embedded defaults, `make test` runs every test.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv system-deps node-deps package gallery migrate demo clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian packages the browser tests need (Chromium for the Playground UI and the card renderer).
+system-deps:
+	@dpkg -s chromium fonts-liberation >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-liberation >/dev/null; }
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-deps: node_modules/.installed
+
+run: venv
+	SEATDESK_ALLOW_ANONYMOUS=$${SEATDESK_ALLOW_ANONYMOUS:-1} $(BIN)/python -m bot serve
+
+test: venv system-deps node-deps
+	$(BIN)/python -m pytest
+
+migrate: venv
+	$(BIN)/python -m bot migrate
+
+demo: venv
+	$(BIN)/python -m bot demo
+
+package: venv
+	$(BIN)/python -m bot package
+
+gallery: venv system-deps node-deps
+	$(BIN)/python -m bot gallery
+
+clean:
+	rm -rf $(VENV) node_modules build var

@@ -1,0 +1,152 @@
+"""The aiohttp application: POST /api/messages (the Bot Framework protocol) and GET /healthz."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+
+from aiohttp import web
+from botbuilder.core import ConversationState, InvokeResponse, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity, ActivityTypes
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Settings
+from bot.handler import SeatdeskBot, invoke_body
+from bot.storage import SqlStorage, StateConflict
+from cards.text import text
+from services import db as database
+from services.clock import Clock, SystemClock
+
+log = logging.getLogger("seatdesk.app")
+
+MAX_BODY = 512 * 1024
+
+
+@dataclass(frozen=True)
+class _BotFrameworkConfig:
+    """The attribute names botbuilder's configuration classes read."""
+
+    APP_ID: str
+    APP_PASSWORD: str
+    APP_TYPE: str
+    APP_TENANTID: str
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    adapter: CloudAdapter
+    bot: SeatdeskBot
+
+
+RUNTIME = web.AppKey("seatdesk.runtime", Runtime)
+
+
+def _problem(status: int, message: str, correlation_id: str | None = None) -> web.Response:
+    body = {"error": message}
+    if correlation_id:
+        body["correlationId"] = correlation_id
+    return web.json_response(body, status=status)
+
+
+def _make_adapter(settings: Settings) -> CloudAdapter:
+    config = _BotFrameworkConfig(settings.app_id, settings.app_password, settings.app_type, settings.app_tenant_id)
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+
+    async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+        correlation_id = uuid.uuid4().hex[:12]
+        activity = turn_context.activity
+        if isinstance(error, StateConflict):
+            log.warning("state conflict on %s [%s]", error.key, correlation_id)
+            message = text(activity.locale, "error.conflict")
+        else:
+            log.exception("turn failed [%s] type=%s id=%s", correlation_id, activity.type, activity.id)
+            message = text(activity.locale, "error.apology", contact=settings.support_contact, ref=correlation_id)
+        try:
+            if activity.type == ActivityTypes.invoke:
+                body = invoke_body(500, "application/vnd.microsoft.error", {"code": "InternalError", "message": message})
+                await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body)))
+            else:
+                await turn_context.send_activity(message)
+        except Exception:  # noqa: BLE001 - the connector may be the thing that failed
+            log.exception("could not tell the user about [%s]", correlation_id)
+
+    adapter.on_turn_error = on_turn_error
+    return adapter
+
+
+async def messages(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    if "application/json" not in request.headers.get("Content-Type", ""):
+        return _problem(415, "Content-Type must be application/json")
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _problem(400, "the body is not valid JSON")
+    if not isinstance(body, dict):
+        return _problem(400, "the body must be a JSON object (an activity)")
+    try:
+        activity = Activity().deserialize(body)
+    except Exception:  # noqa: BLE001 - msrest raises many kinds on malformed input
+        return _problem(400, "the body is not a valid activity")
+    if not activity.type or not isinstance(activity.type, str):
+        return _problem(400, "the activity has no type")
+    if not activity.service_url or not activity.service_url.startswith(("https://", "http://")):
+        return _problem(400, "the activity has no valid serviceUrl")
+    if activity.conversation is None or not activity.conversation.id:
+        return _problem(400, "the activity has no conversation")
+    auth_header = request.headers.get("Authorization", "")
+    try:
+        response = await runtime.adapter.process_activity(auth_header, activity, runtime.bot.on_turn)
+    except PermissionError:
+        return _problem(401, "unauthorized")
+    except Exception:  # noqa: BLE001 - never a traceback or a 500 to the channel
+        correlation_id = uuid.uuid4().hex[:12]
+        log.exception("request failed before the turn ran [%s]", correlation_id)
+        return _problem(503, "Seatdesk could not process this activity; try again", correlation_id)
+    if response is None:
+        return web.Response(status=201)
+    # botbuilder 4.17.1 runs serializer_helper on bodies that are already plain JSON (HTTP 500); ours are dicts.
+    payload = response.body
+    if payload is not None and not isinstance(payload, (dict, list, str, int, float, bool)):
+        payload = payload.serialize()
+    return web.json_response(payload, status=response.status)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    try:
+        await database.ping(runtime.engine)
+    except Exception:  # noqa: BLE001
+        log.exception("health check: database unreachable")
+        return web.json_response({"status": "unhealthy", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "ok"})
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, engine: AsyncEngine | None = None) -> web.Application:
+    """Build the web app; the database must already be migrated (see `bot.__main__`)."""
+    clock = clock or SystemClock()
+    engine = engine or database.create_engine(settings.database_url)
+    db = database.session_factory(engine)
+    conversation_state = ConversationState(SqlStorage(db, clock))
+    bot = SeatdeskBot(
+        db=db,
+        clock=clock,
+        conversation_state=conversation_state,
+        page_size=settings.page_size,
+        support_contact=settings.support_contact,
+    )
+    app = web.Application(client_max_size=MAX_BODY)
+    app[RUNTIME] = Runtime(settings=settings, clock=clock, engine=engine, adapter=_make_adapter(settings), bot=bot)
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+
+    async def _dispose(app: web.Application) -> None:
+        await engine.dispose()
+
+    app.on_cleanup.append(_dispose)
+    return app

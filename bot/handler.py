@@ -1,0 +1,200 @@
+"""The turn handler: from a Teams activity to a flow and back. The only place dialogs meet botbuilder."""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
+
+from botbuilder.core import Bot, ConversationState, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.schema import Activity, ActivityTypes, Attachment
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from cards.text import text
+from dialogs import router
+from dialogs.base import FlowContext, Outcome, Reply
+from services.models import ConversationRef
+from services.tenancy import Identity, NotRegistered, resolve_identity
+
+log = logging.getLogger("seatdesk.turn")
+
+CARD = "application/vnd.microsoft.card.adaptive"
+MAX_TEXT = 4000
+
+
+def _tenant_id(activity: Activity) -> str | None:
+    conversation = activity.conversation
+    if conversation is not None and conversation.tenant_id:
+        return conversation.tenant_id
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = channel_data.get("tenant")
+    return tenant.get("id") if isinstance(tenant, dict) else None
+
+
+def to_activity(reply: Reply) -> Activity:
+    if reply.card is None:
+        return MessageFactory.text(reply.text or "")
+    activity = MessageFactory.attachment(Attachment(content_type=CARD, content=reply.card))
+    if reply.text:
+        activity.text = reply.text
+    return activity
+
+
+def invoke_body(status: int, kind: str, value: Any) -> dict:
+    return {"statusCode": status, "type": kind, "value": value}
+
+
+class SeatdeskBot(Bot):
+    def __init__(self, *, db, clock, conversation_state: ConversationState, page_size: int, support_contact: str) -> None:
+        self._db = db
+        self._clock = clock
+        self._conversation_state = conversation_state
+        self._welcomed = conversation_state.create_property("welcomed")
+        self._page_size = page_size
+        self._support_contact = support_contact
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if activity.type == ActivityTypes.message:
+            await self._on_message(turn_context)
+        elif activity.type == ActivityTypes.invoke:
+            await self._on_invoke(turn_context)
+        elif activity.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
+            await self._on_install(turn_context)
+        await self._conversation_state.save_changes(turn_context)
+
+    # -- who is talking -------------------------------------------------------------------
+    async def _identify(self, turn_context: TurnContext) -> Identity | NotRegistered:
+        activity = turn_context.activity
+        sender = activity.from_property
+        async with self._db() as session:
+            found = await resolve_identity(session, _tenant_id(activity), sender.aad_object_id if sender else None)
+        if isinstance(found, Identity):
+            await self._remember_conversation(turn_context, found)
+        return found
+
+    async def _remember_conversation(self, turn_context: TurnContext, identity: Identity) -> None:
+        """Keep where this person can be reached proactively (scheduled changes, approvals, case updates)."""
+        activity = turn_context.activity
+        reference = TurnContext.get_conversation_reference(activity).serialize()
+        conversation_type = (activity.conversation.conversation_type if activity.conversation else None) or "personal"
+        now = self._clock.now()
+        async with self._db() as session, session.begin():
+            existing = (
+                await session.execute(
+                    select(ConversationRef).where(
+                        ConversationRef.user_id == identity.user_id, ConversationRef.conversation_id == activity.conversation.id
+                    )
+                )
+            ).scalar_one_or_none()
+            if existing is None:
+                try:
+                    async with session.begin_nested():
+                        session.add(
+                            ConversationRef(
+                                customer_id=identity.home_customer_id,
+                                user_id=identity.user_id,
+                                conversation_id=activity.conversation.id,
+                                conversation_type=conversation_type,
+                                service_url=activity.service_url or "",
+                                reference=reference,
+                                updated_at=now,
+                            )
+                        )
+                except IntegrityError:
+                    pass  # the same person's simultaneous turn stored it first
+            elif existing.reference != reference:
+                existing.reference = reference
+                existing.service_url = activity.service_url or ""
+                existing.updated_at = now
+
+    def _context(self, turn_context: TurnContext, identity: Identity) -> FlowContext:
+        return FlowContext(
+            db=self._db,
+            clock=self._clock,
+            identity=identity,
+            locale=turn_context.activity.locale or identity.locale,
+            page_size=self._page_size,
+            support_contact=self._support_contact,
+        )
+
+    def _unregistered(self, turn_context: TurnContext, why: NotRegistered) -> Reply:
+        return Reply(text=text(turn_context.activity.locale, "unregistered." + why.value, contact=self._support_contact))
+
+    # -- activities -----------------------------------------------------------------------
+    async def _on_install(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if activity.type == ActivityTypes.installation_update:
+            if (activity.action or "").startswith("remove"):
+                return
+        else:
+            bot_id = activity.recipient.id if activity.recipient else None
+            if not any(member.id == bot_id for member in activity.members_added or []):
+                return
+        if await self._welcomed.get(turn_context, False):
+            return  # Teams sends both conversationUpdate and installationUpdate on install
+        await self._welcomed.set(turn_context, True)
+        identity = await self._identify(turn_context)
+        if isinstance(identity, NotRegistered):
+            await self._send(turn_context, [self._unregistered(turn_context, identity)])
+            return
+        await self._send(turn_context, (await router.dispatch(self._context(turn_context, identity), "welcome", {})).replies)
+
+    async def _on_message(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        identity = await self._identify(turn_context)
+        if isinstance(identity, NotRegistered):
+            await self._send(turn_context, [self._unregistered(turn_context, identity)])
+            return
+        await self._welcomed.set(turn_context, True)
+        ctx = self._context(turn_context, identity)
+        if isinstance(activity.value, dict) and isinstance(activity.value.get("verb"), str):
+            # Action.Submit fallback of a card button (clients without Universal Actions).
+            outcome = await router.dispatch(ctx, activity.value["verb"], activity.value)
+        elif activity.text:
+            outcome = await router.handle_text(ctx, activity.text[:MAX_TEXT])
+        else:
+            outcome = await router.dispatch(ctx, "help", {})
+        await self._send(turn_context, outcome.replies)
+
+    async def _on_invoke(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if activity.name != "adaptiveCard/action":
+            await self._answer_invoke(turn_context, 200, invoke_body(200, "application/vnd.microsoft.activity.message", ""))
+            return
+        value = activity.value if isinstance(activity.value, dict) else {}
+        action = value.get("action") if isinstance(value.get("action"), dict) else None
+        verb = action.get("verb") if action else None
+        data = action.get("data") if action and isinstance(action.get("data", {}), dict) else None
+        if not isinstance(verb, str) or data is None:
+            message = text(activity.locale, "error.bad_action")
+            await self._answer_invoke(turn_context, 200, invoke_body(400, "application/vnd.microsoft.error", {"code": "BadRequest", "message": message}))
+            return
+        identity = await self._identify(turn_context)
+        if isinstance(identity, NotRegistered):
+            reply = self._unregistered(turn_context, identity)
+            await self._answer_invoke(turn_context, 200, invoke_body(200, "application/vnd.microsoft.activity.message", reply.text))
+            return
+        outcome = await router.dispatch(self._context(turn_context, identity), verb, data or {})
+        await self._answer_with(turn_context, outcome)
+
+    async def _answer_with(self, turn_context: TurnContext, outcome: Outcome) -> None:
+        """The first card replaces the clicked one; any other reply is posted as a new message."""
+        replies = list(outcome.replies)
+        first_card = next((r for r in replies if r.card is not None), None)
+        if first_card is None:
+            message = " ".join(r.text for r in replies if r.text) or ""
+            await self._answer_invoke(turn_context, 200, invoke_body(200, "application/vnd.microsoft.activity.message", message))
+            return
+        replies.remove(first_card)
+        if first_card.text:
+            replies.insert(0, replace(first_card, card=None))
+        await self._send(turn_context, replies)
+        await self._answer_invoke(turn_context, 200, invoke_body(200, CARD, first_card.card))
+
+    async def _answer_invoke(self, turn_context: TurnContext, status: int, body: dict) -> None:
+        await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=status, body=body)))
+
+    async def _send(self, turn_context: TurnContext, replies: list[Reply]) -> None:
+        if replies:
+            await turn_context.send_activities([to_activity(r) for r in replies])

@@ -1,0 +1,83 @@
+"""botbuilder's `Storage` in Seatdesk's database, with e-tags so a conflicting write is refused, not lost."""
+from __future__ import annotations
+
+import json
+import uuid
+from copy import deepcopy
+from typing import Any
+
+from botbuilder.core import Storage
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.clock import Clock, SystemClock
+from services.models import BotState
+
+
+class StateConflict(Exception):
+    """Someone else saved this conversation's state since it was read (e-tag mismatch)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"state {key!r} was changed by another writer")
+        self.key = key
+
+
+def _plain(value: Any) -> Any:
+    """State must be JSON; botbuilder models are serialized through their own `serialize()`."""
+    if hasattr(value, "serialize") and callable(value.serialize):
+        return value.serialize()
+    raise TypeError(f"cannot store a {type(value).__name__} in bot state")
+
+
+class SqlStorage(Storage):
+    def __init__(self, db: async_sessionmaker[AsyncSession], clock: Clock | None = None) -> None:
+        self._db = db
+        self._clock = clock or SystemClock()
+
+    async def read(self, keys: list[str]) -> dict[str, object]:
+        if not keys:
+            return {}
+        async with self._db() as session:
+            rows = (await session.execute(select(BotState).where(BotState.key.in_(list(keys))))).scalars()
+            return {row.key: {**deepcopy(row.data), "e_tag": row.etag} for row in rows}
+
+    async def write(self, changes: dict[str, object]) -> None:
+        if not changes:
+            return
+        async with self._db() as session, session.begin():
+            for key, change in changes.items():
+                item = dict(change) if isinstance(change, dict) else dict(vars(change))
+                expected = item.pop("e_tag", None)
+                data = json.loads(json.dumps(item, default=_plain))
+                await self._write_one(session, key, data, expected)
+
+    async def _write_one(self, session: AsyncSession, key: str, data: dict, expected: str | None) -> None:
+        now = self._clock.now()
+        etag = uuid.uuid4().hex
+        if expected in (None, "", "*"):
+            # botbuilder's rule: an item without an e-tag (or "*") is written whatever is stored.
+            existing = await session.get(BotState, key)
+            if existing is None:
+                try:
+                    async with session.begin_nested():
+                        session.add(BotState(key=key, etag=etag, data=data, updated_at=now))
+                    return
+                except IntegrityError:
+                    pass  # created concurrently: fall through to overwrite
+            await session.execute(update(BotState).where(BotState.key == key).values(data=data, etag=etag, updated_at=now))
+            return
+        result = await session.execute(
+            update(BotState)
+            .where(BotState.key == key, BotState.etag == expected)
+            .values(data=data, etag=etag, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise StateConflict(key)
+
+    async def delete(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        async with self._db() as session, session.begin():
+            await session.execute(delete(BotState).where(BotState.key.in_(list(keys))))

@@ -1,0 +1,39 @@
+"""Overview (dashboard), the subscription list and a subscription's details."""
+from __future__ import annotations
+
+from typing import Any
+
+from cards.subscriptions import overview_card, subscription_details_card, subscription_list_card
+from dialogs.base import FlowContext, Outcome, Reply, int_field
+from services import subscriptions
+from services.permissions import Permission
+
+
+async def overview(ctx: FlowContext, data: dict[str, Any] | None = None) -> Outcome:
+    now = ctx.clock.now()
+    async with ctx.db() as session:
+        data_ = await subscriptions.overview(session, ctx.identity.customer_id, now)
+    card = overview_card(
+        ctx.identity.customer_name, data_, as_of=now, show_cost=ctx.identity.can(Permission.VIEW_PRICES), locale=ctx.locale
+    )
+    return Outcome([Reply(card=card)])
+
+
+async def list_page(ctx: FlowContext, data: dict[str, Any] | None = None) -> Outcome:
+    data = data or {}
+    page = int_field(data, "page", default=1, high=100_000)
+    async with ctx.db() as session:
+        views = await subscriptions.load_views(session, ctx.identity.customer_id, ctx.clock.now())
+    result = subscriptions.paginate(subscriptions.group_with_addons(views), page, ctx.page_size)
+    card = subscription_list_card(ctx.identity.customer_name, result, locale=ctx.locale)
+    return Outcome([Reply(card=card)])
+
+
+async def details(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
+    subscription_id = int_field(data, "id", high=2**31 - 1)
+    async with ctx.db() as session:
+        view = await subscriptions.details(session, ctx.identity.customer_id, subscription_id, ctx.clock.now())
+    if view is None:
+        return Outcome([Reply(text=ctx.text("details.not_found", company=ctx.identity.customer_name))])
+    card = subscription_details_card(view, show_prices=ctx.identity.can(Permission.VIEW_PRICES), locale=ctx.locale)
+    return Outcome([Reply(card=card)])

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.handler import SeatdeskBot, invoke_body
+from bot.proactive import ProactiveNotifier
 from bot.storage import SqlStorage, StateConflict
 from cards.text import text
 from services import db as database
@@ -140,8 +141,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: AsyncE
         page_size=settings.page_size,
         support_contact=settings.support_contact,
     )
+    adapter = _make_adapter(settings)
+    bot.notifier = ProactiveNotifier(adapter, db, settings.app_id)
     app = web.Application(client_max_size=MAX_BODY)
-    app[RUNTIME] = Runtime(settings=settings, clock=clock, engine=engine, adapter=_make_adapter(settings), bot=bot)
+    app[RUNTIME] = Runtime(settings=settings, clock=clock, engine=engine, adapter=adapter, bot=bot)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cards.text import text
 from dialogs import router
-from dialogs.base import FlowContext, Outcome, Reply
+from dialogs.base import FlowContext, IncomingFile, NoNotifier, Outcome, Reply
 from services.models import ConversationRef
 from services.tenancy import Identity, NotRegistered, resolve_identity
 
@@ -31,6 +31,17 @@ def _tenant_id(activity: Activity) -> str | None:
     return tenant.get("id") if isinstance(tenant, dict) else None
 
 
+def _files(activity: Activity) -> tuple[IncomingFile, ...]:
+    found = []
+    for attachment in activity.attachments or []:
+        content = attachment.content if isinstance(attachment.content, dict) else {}
+        if attachment.content_type == "application/vnd.microsoft.teams.file.download.info" and content.get("downloadUrl"):
+            found.append(IncomingFile(attachment.name or "file", content.get("fileType") or "", content["downloadUrl"], "file"))
+        elif (attachment.content_type or "").startswith("image/") and attachment.content_url:
+            found.append(IncomingFile(attachment.name or "image", attachment.content_type, attachment.content_url, "image"))
+    return tuple(found)
+
+
 def to_activity(reply: Reply) -> Activity:
     if reply.card is None:
         return MessageFactory.text(reply.text or "")
@@ -45,11 +56,13 @@ def invoke_body(status: int, kind: str, value: Any) -> dict:
 
 
 class SeatdeskBot(Bot):
-    def __init__(self, *, db, clock, conversation_state: ConversationState, page_size: int, support_contact: str) -> None:
+    def __init__(self, *, db, clock, conversation_state: ConversationState, page_size: int, support_contact: str, notifier=None) -> None:
         self._db = db
+        self.notifier = notifier or NoNotifier()
         self._clock = clock
         self._conversation_state = conversation_state
         self._welcomed = conversation_state.create_property("welcomed")
+        self._flow_state = conversation_state.create_property("flow")
         self._page_size = page_size
         self._support_contact = support_contact
 
@@ -108,7 +121,8 @@ class SeatdeskBot(Bot):
                 existing.service_url = activity.service_url or ""
                 existing.updated_at = now
 
-    def _context(self, turn_context: TurnContext, identity: Identity) -> FlowContext:
+    async def _context(self, turn_context: TurnContext, identity: Identity) -> FlowContext:
+        state = await self._flow_state.get(turn_context, dict)
         return FlowContext(
             db=self._db,
             clock=self._clock,
@@ -116,6 +130,11 @@ class SeatdeskBot(Bot):
             locale=turn_context.activity.locale or identity.locale,
             page_size=self._page_size,
             support_contact=self._support_contact,
+            notifier=self.notifier,
+            activity_id=turn_context.activity.id,
+            reply_to_id=turn_context.activity.reply_to_id,
+            files=_files(turn_context.activity),
+            state=state,
         )
 
     def _unregistered(self, turn_context: TurnContext, why: NotRegistered) -> Reply:
@@ -138,7 +157,7 @@ class SeatdeskBot(Bot):
         if isinstance(identity, NotRegistered):
             await self._send(turn_context, [self._unregistered(turn_context, identity)])
             return
-        await self._send(turn_context, (await router.dispatch(self._context(turn_context, identity), "welcome", {})).replies)
+        await self._send(turn_context, (await router.dispatch(await self._context(turn_context, identity), "welcome", {})).replies)
 
     async def _on_message(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -147,12 +166,14 @@ class SeatdeskBot(Bot):
             await self._send(turn_context, [self._unregistered(turn_context, identity)])
             return
         await self._welcomed.set(turn_context, True)
-        ctx = self._context(turn_context, identity)
+        ctx = await self._context(turn_context, identity)
         if isinstance(activity.value, dict) and isinstance(activity.value.get("verb"), str):
             # Action.Submit fallback of a card button (clients without Universal Actions).
             outcome = await router.dispatch(ctx, activity.value["verb"], activity.value)
-        elif activity.text:
+        elif activity.text and activity.text.strip():
             outcome = await router.handle_text(ctx, activity.text[:MAX_TEXT])
+        elif ctx.files:
+            outcome = await router.handle_files(ctx)
         else:
             outcome = await router.dispatch(ctx, "help", {})
         await self._send(turn_context, outcome.replies)
@@ -175,7 +196,7 @@ class SeatdeskBot(Bot):
             reply = self._unregistered(turn_context, identity)
             await self._answer_invoke(turn_context, 200, invoke_body(200, "application/vnd.microsoft.activity.message", reply.text))
             return
-        outcome = await router.dispatch(self._context(turn_context, identity), verb, data or {})
+        outcome = await router.dispatch(await self._context(turn_context, identity), verb, data or {})
         await self._answer_with(turn_context, outcome)
 
     async def _answer_with(self, turn_context: TurnContext, outcome: Outcome) -> None:

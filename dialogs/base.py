@@ -2,14 +2,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cards.text import text
 from cards.welcome import Person
 from services.clock import Clock
+from services.permissions import Permission
 from services.tenancy import Identity
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file the person sent with their message (Teams file upload or a pasted image)."""
+
+    name: str
+    content_type: str
+    download_url: str
+    # Teams file uploads say "file.download.info"; pasted images come as image/* with contentUrl.
+    kind: str = "file"
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,24 @@ class Outcome:
     replies: list[Reply]
 
 
+class Notifier(Protocol):
+    """Sends messages to a person outside the current turn (their stored 1:1 conversation)."""
+
+    async def send(self, user_id: int, replies: list[Reply]) -> list[str]:
+        """Returns the ids of the activities sent; empty when the person cannot be reached."""
+        ...
+
+    async def update(self, user_id: int, activity_id: str, reply: Reply) -> bool: ...
+
+
+class NoNotifier:
+    async def send(self, user_id: int, replies: list[Reply]) -> list[str]:
+        return []
+
+    async def update(self, user_id: int, activity_id: str, reply: Reply) -> bool:
+        return False
+
+
 @dataclass
 class FlowContext:
     db: async_sessionmaker[AsyncSession]
@@ -35,7 +65,13 @@ class FlowContext:
     locale: str | None = None
     page_size: int = 10
     support_contact: str = "your IT administrator"
-    extras: dict[str, Any] = field(default_factory=dict)
+    notifier: Notifier = field(default_factory=NoNotifier)
+    # Who clicked, and which activity holds the clicked card (for updating it for everyone).
+    activity_id: str | None = None
+    reply_to_id: str | None = None
+    files: tuple[IncomingFile, ...] = ()
+    # Per-conversation memory of a flow in progress (botbuilder conversation state, saved after the turn).
+    state: dict[str, Any] = field(default_factory=dict)
 
     def text(self, key: str, **values: object) -> str:
         return text(self.locale, key, **values)
@@ -68,3 +104,16 @@ def int_field(data: dict[str, Any], name: str, *, default: int | None = None, lo
     if not low <= value <= high:
         raise BadActionData(name)
     return value
+
+
+Handler = Callable[[FlowContext, dict[str, Any]], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class Verb:
+    """A card verb (or a phrase's target): its handler, the permission it needs, and whether
+    MSP technicians must have chosen a customer first."""
+
+    handler: Handler
+    permission: Permission | None = None
+    needs_customer: bool = True

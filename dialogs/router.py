@@ -2,43 +2,33 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from dialogs import subscriptions, welcome
-from dialogs.base import BadActionData, FlowContext, Outcome, Reply
+from dialogs.base import BadActionData, FlowContext, Outcome, Reply, Verb
 from services import subscriptions as subscription_queries
 from services.permissions import Permission
 
-Handler = Callable[[FlowContext, dict[str, Any]], Awaitable[Outcome]]
+FLOWS = (welcome, subscriptions)
 
 
-@dataclass(frozen=True)
-class Verb:
-    handler: Handler
-    permission: Permission | None = None
-    # MSP technicians must have chosen a customer first.
-    needs_customer: bool = True
+def _collect() -> tuple[dict[str, Verb], dict[str, str]]:
+    verbs: dict[str, Verb] = {}
+    lookup: dict[str, str] = {}
+    for flow in FLOWS:
+        for name, verb in flow.VERBS.items():
+            if name in verbs:
+                raise ValueError(f"verb {name} is defined twice")
+            verbs[name] = verb
+        for name, phrases in getattr(flow, "PHRASES", {}).items():
+            for phrase in phrases:
+                if phrase in lookup:
+                    raise ValueError(f"phrase {phrase!r} is claimed twice")
+                lookup[phrase] = name
+    return verbs, lookup
 
 
-VERBS: dict[str, Verb] = {
-    "welcome": Verb(welcome.welcome, needs_customer=False),
-    "help": Verb(welcome.help_, needs_customer=False),
-    "customer.choose": Verb(welcome.choose_customer, needs_customer=False),
-    "customer.act_for": Verb(welcome.act_for, needs_customer=False),
-    "overview": Verb(subscriptions.overview, Permission.VIEW_SUBSCRIPTIONS),
-    "subscriptions.list": Verb(subscriptions.list_page, Permission.VIEW_SUBSCRIPTIONS),
-    "subscription.details": Verb(subscriptions.details, Permission.VIEW_SUBSCRIPTIONS),
-}
-
-_PHRASES: dict[str, tuple[str, ...]] = {
-    "overview": ("dashboard", "overview", "what do we have", "what have we got", "what do i have", "summary", "home", "status"),
-    "subscriptions.list": ("subscriptions", "list", "my subscriptions", "show subscriptions", "list subscriptions", "licenses", "licences", "products"),
-    "help": ("help", "what can you do", "commands", "menu"),
-    "welcome": ("hi", "hello", "hey", "start", "good morning"),
-    "customer.choose": ("switch customer", "change customer", "customers", "choose customer"),
-}
-_LOOKUP = {phrase: verb for verb, phrases in _PHRASES.items() for phrase in phrases}
+VERBS, _LOOKUP = _collect()
 _DETAILS = re.compile(r"^(?:details?|show|open)\s+(?:of\s+|for\s+)?(?P<name>.+)$")
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 
@@ -61,6 +51,13 @@ async def handle_text(ctx: FlowContext, message: str) -> Outcome:
         found = subscription_queries.find_by_name(views, match.group("name"))
         if len(found) == 1:
             return await dispatch(ctx, "subscription.details", {"id": found[0].id})
+    return await welcome.not_understood(ctx)
+
+
+async def handle_files(ctx: FlowContext) -> Outcome:
+    """Files sent without a recognised request go to the flow that accepts them, if any."""
+    if "files.received" in VERBS:
+        return await dispatch(ctx, "files.received", {})
     return await welcome.not_understood(ctx)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from cards.subscriptions import overview_card, subscription_details_card, subscription_list_card
-from dialogs.base import FlowContext, Outcome, Reply, int_field
+from dialogs.base import FlowContext, Outcome, Reply, Verb, int_field
 from services import subscriptions
 from services.permissions import Permission
 
@@ -37,3 +37,14 @@ async def details(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
         return Outcome([Reply(text=ctx.text("details.not_found", company=ctx.identity.customer_name))])
     card = subscription_details_card(view, show_prices=ctx.identity.can(Permission.VIEW_PRICES), locale=ctx.locale)
     return Outcome([Reply(card=card)])
+
+
+VERBS = {
+    "overview": Verb(overview, Permission.VIEW_SUBSCRIPTIONS),
+    "subscriptions.list": Verb(list_page, Permission.VIEW_SUBSCRIPTIONS),
+    "subscription.details": Verb(details, Permission.VIEW_SUBSCRIPTIONS),
+}
+PHRASES = {
+    "overview": ("dashboard", "overview", "what do we have", "what have we got", "what do i have", "summary", "home", "status"),
+    "subscriptions.list": ("subscriptions", "list", "my subscriptions", "show subscriptions", "list subscriptions", "licenses", "licences", "products"),
+}

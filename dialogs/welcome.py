@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from cards.welcome import CustomerChoice, choose_customer_card, help_card, welcome_card
-from dialogs.base import FlowContext, Outcome, Reply
+from dialogs.base import FlowContext, Outcome, Reply, Verb
 from services import tenancy
 
 
@@ -44,3 +44,16 @@ async def act_for(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
         return Outcome([Reply(text=ctx.text("partner.unknown_customer"))])
     ctx.identity = tenancy.Identity(**{**ctx.identity.__dict__, "customer_id": customer.id, "customer_name": customer.name})
     return Outcome([Reply(card=welcome_card(ctx.person))])
+
+
+VERBS = {
+    "welcome": Verb(welcome, needs_customer=False),
+    "help": Verb(help_, needs_customer=False),
+    "customer.choose": Verb(choose_customer, needs_customer=False),
+    "customer.act_for": Verb(act_for, needs_customer=False),
+}
+PHRASES = {
+    "help": ("help", "what can you do", "commands", "menu"),
+    "welcome": ("hi", "hello", "hey", "start", "good morning"),
+    "customer.choose": ("switch customer", "change customer", "customers", "choose customer"),
+}

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 04:47:42.786764
+Create Date: 2026-11-22 05:02:45.739196
 """
 from alembic import op
 import sqlalchemy as sa
@@ -217,6 +217,42 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_conversation_refs_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_conversation_refs_user_id'), ['user_id'], unique=False)
 
+    op.create_table('knowledge_feedback',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('article_id', sa.String(length=128), nullable=False),
+    sa.Column('question', sa.Text(), nullable=False),
+    sa.Column('helpful', sa.Boolean(), nullable=False),
+    sa.Column('language', sa.String(length=8), nullable=False),
+    sa.Column('created_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_knowledge_feedback_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_knowledge_feedback_user_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_knowledge_feedback'))
+    )
+    with op.batch_alter_table('knowledge_feedback', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_knowledge_feedback_article_id'), ['article_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_knowledge_feedback_customer_id'), ['customer_id'], unique=False)
+
+    op.create_table('operations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('customer_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('reference', sa.String(length=32), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('result', sa.JSON(), nullable=False),
+    sa.Column('created_at', services.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_operations_customer_id_customers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_operations_user_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_operations')),
+    sa.UniqueConstraint('key', name=op.f('uq_operations_key')),
+    sa.UniqueConstraint('reference', name=op.f('uq_operations_reference'))
+    )
+    with op.batch_alter_table('operations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_operations_customer_id'), ['customer_id'], unique=False)
+
     op.create_table('orders',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('customer_id', sa.Integer(), nullable=False),
@@ -403,6 +439,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_orders_customer_id'))
 
     op.drop_table('orders')
+    with op.batch_alter_table('operations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_operations_customer_id'))
+
+    op.drop_table('operations')
+    with op.batch_alter_table('knowledge_feedback', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_knowledge_feedback_customer_id'))
+        batch_op.drop_index(batch_op.f('ix_knowledge_feedback_article_id'))
+
+    op.drop_table('knowledge_feedback')
     with op.batch_alter_table('conversation_refs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_conversation_refs_user_id'))
         batch_op.drop_index(batch_op.f('ix_conversation_refs_customer_id'))

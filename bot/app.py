@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.config import Settings
 from bot.handler import SeatdeskBot, invoke_body
 from bot.proactive import ProactiveNotifier
+from bot.worker import Worker
 from bot.storage import SqlStorage, StateConflict
 from cards.text import text
 from services import db as database
@@ -128,7 +129,9 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None, engine: AsyncEngine | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, engine: AsyncEngine | None = None, worker_interval: float | None = None
+) -> web.Application:
     """Build the web app; the database must already be migrated (see `bot.__main__`)."""
     clock = clock or SystemClock()
     engine = engine or database.create_engine(settings.database_url)
@@ -147,6 +150,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, engine: AsyncE
     app[RUNTIME] = Runtime(settings=settings, clock=clock, engine=engine, adapter=adapter, bot=bot)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
+
+    if worker_interval:
+        worker = Worker(db, bot.provider, clock, bot.notifier, worker_interval)
+        app.on_startup.append(worker.start)
+        app.on_cleanup.append(worker.stop)
 
     async def _dispose(app: web.Application) -> None:
         await engine.dispose()

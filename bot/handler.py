@@ -14,6 +14,7 @@ from cards.text import text
 from dialogs import router
 from dialogs.base import FlowContext, IncomingFile, NoNotifier, Outcome, Reply
 from services.models import ConversationRef
+from services.providers import LedgerProvider
 from services.tenancy import Identity, NotRegistered, resolve_identity
 
 log = logging.getLogger("seatdesk.turn")
@@ -56,9 +57,10 @@ def invoke_body(status: int, kind: str, value: Any) -> dict:
 
 
 class SeatdeskBot(Bot):
-    def __init__(self, *, db, clock, conversation_state: ConversationState, page_size: int, support_contact: str, notifier=None) -> None:
+    def __init__(self, *, db, clock, conversation_state: ConversationState, page_size: int, support_contact: str, notifier=None, provider=None) -> None:
         self._db = db
         self.notifier = notifier or NoNotifier()
+        self.provider = provider or LedgerProvider()
         self._clock = clock
         self._conversation_state = conversation_state
         self._welcomed = conversation_state.create_property("welcomed")
@@ -135,6 +137,9 @@ class SeatdeskBot(Bot):
             reply_to_id=turn_context.activity.reply_to_id,
             files=_files(turn_context.activity),
             state=state,
+            provider=self.provider,
+            shared=(turn_context.activity.conversation.conversation_type or "personal") != "personal",
+            user_mri=turn_context.activity.from_property.id if turn_context.activity.from_property else None,
         )
 
     def _unregistered(self, turn_context: TurnContext, why: NotRegistered) -> Reply:
@@ -211,6 +216,14 @@ class SeatdeskBot(Bot):
         if first_card.text:
             replies.insert(0, replace(first_card, card=None))
         await self._send(turn_context, replies)
+        if outcome.update_original and turn_context.activity.reply_to_id:
+            # Everyone who sees the original card (a group chat) sees the receipt, not stale buttons.
+            update = to_activity(Reply(card=first_card.card))
+            update.id = turn_context.activity.reply_to_id
+            try:
+                await turn_context.update_activity(update)
+            except Exception:  # noqa: BLE001 - the clicker still gets the receipt below
+                log.warning("could not update card %s for everyone", update.id, exc_info=True)
         await self._answer_invoke(turn_context, 200, invoke_body(200, CARD, first_card.card))
 
     async def _answer_invoke(self, turn_context: TurnContext, status: int, body: dict) -> None:

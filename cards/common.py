@@ -63,3 +63,14 @@ def plain(value: str) -> str:
 
 _MARKUP = set("\\`*_[]<>~")
 _LINE_START = set("#-+>")
+
+
+def with_refresh(body_card: Card, verb: str, data: dict[str, Any], user_ids: list[str]) -> Card:
+    """Teams asks the bot for a personal version of this card when one of `user_ids` views it
+    (at most 60); everybody else sees `body_card` as it is."""
+    refreshed = dict(body_card)
+    refreshed["refresh"] = {
+        "action": {"type": "Action.Execute", "title": "Refresh", "verb": verb, "data": {"verb": verb, **data}},
+        "userIds": user_ids[:60],
+    }
+    return refreshed

@@ -99,6 +99,62 @@ def _details_view() -> SubscriptionView:
     )
 
 
+def change_examples() -> dict[str, Card]:
+    from cards import changes as c
+    from services.changes import Decision, Planned, Refusal, Timing
+    from services.subscription_changes import Receipt
+
+    views = sample_subscriptions()
+    premium, copilot, visio = _details_view(), views[1], views[3]
+    money = c.Money(Decimal("22.00"), "EUR")
+    increase = Decision(effective=NOW.date(), cost_delta=Decimal("110.00"), deletes_scheduled=(Planned(40, date(2027, 3, 1)),))
+    window_closed = Decision(Refusal.WINDOW_CLOSED, {"closed_at": premium.window.closes_at, "next_opens": premium.window.next_opens_at}, alternative=Timing.AT_RENEWAL)
+    receipt = Receipt(
+        reference="CHG-7KQ2M9XD", kind="seats", subscription_id=1, subscription_name=premium.name, actor="Stefan Hoffmann", at=NOW,
+        summary="Seats 45 → 50, effective now", old_quantity=45, new_quantity=50, effective=NOW.date(), deleted_scheduled=(Planned(40, date(2027, 3, 1)),),
+    )
+    scheduled = [
+        c.ScheduledLine(7, 1, 3, premium.name, 40, date(2027, 3, 1), "at_renewal", "SC-FAB-0001", "Stefan Hoffmann"),
+        c.ScheduledLine(9, 6, 2, "Exchange Online (Plan 1)", 25, date(2026, 12, 6), "on_date", "SC-NW-0001", "Daniel Brooks"),
+    ]
+    log = [
+        c.LogEntry(NOW - timedelta(hours=2), "Stefan Hoffmann", "Seats 45 → 50, effective now", "card", premium.name, "CHG-7KQ2M9XD"),
+        c.LogEntry(NOW - timedelta(days=3), "Seatdesk", "Renewed until 2027-11-30", "worker", "Visio Plan 2", None),
+    ]
+    return {
+        "seats-form": c.seat_form_card(premium, locale=None, min_quantity=1, max_quantity=300),
+        "seats-form-error": c.seat_form_card(premium, locale=None, min_quantity=1, max_quantity=300, error=c.refusal_text(Decision(Refusal.NOT_A_NUMBER), premium.name, None, raw="fifty")),
+        "seats-confirm": c.seat_confirm_card(premium, new_quantity=50, timing=Timing.NOW, decision=increase, money=money, op="example-op-1", locale=None),
+        "seats-confirm-no-prices": c.seat_confirm_card(
+            copilot, new_quantity=8, timing=Timing.AT_RENEWAL, decision=Decision(effective=copilot.renewal_date), money=c.Money(None, "EUR"), op="example-op-2", locale=None
+        ),
+        "seats-window-closed": c.refusal_card(
+            "Change seats: " + premium.name,
+            c.refusal_text(window_closed, premium.name, None),
+            actions=[c.execute("Schedule 40 seats at renewal instead", "seats.review", {"id": 1, "quantity": 40, "timing": "at_renewal"})],
+        ),
+        "auto-renew-off-confirm": c.auto_renew_confirm_card(premium, enable=False, decision=Decision(deletes_scheduled=(Planned(40, date(2027, 3, 1)),)), op="example-op-3", locale=None),
+        "cancel-form": c.cancel_form_card(views[2], decision=Decision(facts={"refund_days": 27}), op="example-op-4", locale=None),
+        "cancel-window-closed": c.refusal_card(
+            "Visio Plan 2 can't be cancelled now",
+            "Microsoft allows cancelling a new-commerce subscription only within 7 days of its purchase or renewal. The window for Visio Plan 2 closed on 17 Dec 2025 00:00 UTC. Auto-renew is already off: it ends on 9 Dec 2026.",
+        ),
+        "change-receipt": c.receipt_card(receipt, locale=None),
+        "stale-card": c.stale_card(premium.name, {"quantity": 50, "auto_renew": True, "status": "active"}, subscription_id=1, locale=None),
+        "withdraw-confirm": c.withdraw_confirm_card(premium.name, "40 seats from 1 Mar 2027", subscription_id=1, version=3, change_id=7, op="example-op-5", locale=None),
+        "scheduled-changes": c.scheduled_list_card("Fabrikam GmbH", scheduled, can_withdraw=True, locale=None),
+        "change-log": c.change_log_card("Fabrikam GmbH", log, page=1, has_more=True, locale=None),
+        "choose-subscription": c.choose_subscription_card([views[0], views[5]], verb="seats.review", extra={"quantity": 20}, locale=None),
+        "dismissed": c.dismissed_card(None),
+        "subscription-details-admin": subscription_details_card(
+            premium, show_prices=True, change_actions=c.detail_actions(premium, can_change_seats=True, can_auto_renew=True, can_cancel=True, locale=None)
+        ),
+        "visio-details-modify": subscription_details_card(
+            visio, show_prices=False, change_actions=c.detail_actions(visio, can_change_seats=True, can_auto_renew=False, can_cancel=False, locale=None)
+        ),
+    }
+
+
 def all_examples() -> dict[str, Card]:
     admin = Person(name="Katrin Vogel", company="Fabrikam GmbH", role=Role.ADMIN)
     viewer = Person(name="Jonas Weber", company="Fabrikam GmbH", role=Role.VIEW)
@@ -135,4 +191,5 @@ def all_examples() -> dict[str, Card]:
         "subscription-details": subscription_details_card(_details_view(), show_prices=True),
         "subscription-details-no-prices": subscription_details_card(views[3], show_prices=False),
         "subscription-details-trial": subscription_details_card(views[4], show_prices=True),
+        **change_examples(),
     }

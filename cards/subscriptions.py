@@ -1,6 +1,7 @@
 """The overview (dashboard), the grouped subscription list and one subscription's details."""
 from __future__ import annotations
 
+import cards.changes_text  # noqa: F401 - the change buttons' sentences
 from cards import format as fmt
 from cards.common import Card, card, execute, facts, heading, line, plain
 from cards.text import text
@@ -43,7 +44,10 @@ def overview_card(company: str, data: Overview, *, as_of, show_cost: bool, local
     body.append(facts(pairs))
     if data.ending_soon_names:
         body.append(line(text(loc, "overview.ending_names", names=", ".join(plain(n) for n in data.ending_soon_names)), subtle=True))
-    return card(body, [execute(text(loc, "action.subscriptions"), "subscriptions.list", {"page": 1})])
+    actions = [execute(text(loc, "action.subscriptions"), "subscriptions.list", {"page": 1})]
+    if data.pending_changes:
+        actions.append(execute(text(loc, "action.scheduled"), "changes.list"))
+    return card(body, actions)
 
 
 def _renewal_text(view: SubscriptionView, loc: str | None) -> str:
@@ -117,7 +121,7 @@ def _window_text(view: SubscriptionView, loc: str | None) -> str:
     return text(loc, "details.window_closed_final", closed=fmt.moment(window.closes_at, loc))
 
 
-def subscription_details_card(view: SubscriptionView, *, show_prices: bool, locale: str | None = None) -> Card:
+def subscription_details_card(view: SubscriptionView, *, show_prices: bool, locale: str | None = None, change_actions: list[dict] | None = None) -> Card:
     loc = locale
     yes_no = lambda flag: text(loc, "yes" if flag else "no")  # noqa: E731
     seats = f"{view.quantity:,}"
@@ -164,4 +168,6 @@ def subscription_details_card(view: SubscriptionView, *, show_prices: bool, loca
         ]
     else:
         body.append(line(text(loc, "details.log_none"), subtle=True, spacing="None"))
-    return card(body, [execute(text(loc, "action.subscriptions"), "subscriptions.list", {"page": 1}), execute(text(loc, "action.dashboard"), "overview")])
+    actions = list(change_actions or [])
+    actions += [execute(text(loc, "action.subscriptions"), "subscriptions.list", {"page": 1}), execute(text(loc, "action.dashboard"), "overview")]
+    return card(body, actions)

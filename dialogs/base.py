@@ -37,6 +37,8 @@ class Outcome:
     """What a flow answers. For a card button the first reply's card replaces the clicked card."""
 
     replies: list[Reply]
+    # After a confirmation: the receipt replaces the card for everyone, not only for the clicker.
+    update_original: bool = False
 
 
 class Notifier(Protocol):
@@ -70,6 +72,11 @@ class FlowContext:
     activity_id: str | None = None
     reply_to_id: str | None = None
     files: tuple[IncomingFile, ...] = ()
+    # Every change goes through the subscription provider (the built-in ledger by default).
+    provider: Any = None
+    # A card shown in a group chat or channel is seen by several people with different roles.
+    shared: bool = False
+    user_mri: str | None = None
     # Per-conversation memory of a flow in progress (botbuilder conversation state, saved after the turn).
     state: dict[str, Any] = field(default_factory=dict)
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dialogs import subscriptions, welcome
+from dialogs import changes, subscriptions, welcome
 from dialogs.base import BadActionData, FlowContext, Outcome, Reply, Verb
 from services import subscriptions as subscription_queries
 from services.permissions import Permission
 
-FLOWS = (welcome, subscriptions)
+FLOWS = (welcome, subscriptions, changes)
 
 
 def _collect() -> tuple[dict[str, Verb], dict[str, str]]:
@@ -44,6 +44,16 @@ async def handle_text(ctx: FlowContext, message: str) -> Outcome:
     verb = _LOOKUP.get(said)
     if verb:
         return await dispatch(ctx, verb, {})
+    if ctx.identity.customer_id is not None:
+        for flow in FLOWS:
+            understand = getattr(flow, "understand", None)
+            if understand is None:
+                continue
+            understood = await understand(ctx, said)
+            if isinstance(understood, Outcome):
+                return understood
+            if understood is not None:
+                return await dispatch(ctx, *understood)
     match = _DETAILS.match(said)
     if match and ctx.identity.customer_id is not None and ctx.identity.can(Permission.VIEW_SUBSCRIPTIONS):
         async with ctx.db() as session:
@@ -68,8 +78,38 @@ async def dispatch(ctx: FlowContext, verb_name: str, data: dict[str, Any]) -> Ou
     if verb.needs_customer and ctx.identity.customer_id is None:
         return await welcome.choose_customer(ctx)
     if verb.permission is not None and not ctx.identity.can(verb.permission):
-        return Outcome([Reply(text=ctx.text("error.bad_action"))])
+        return await _not_allowed(ctx, verb.permission)
     try:
         return await verb.handler(ctx, data)
     except BadActionData:
         return Outcome([Reply(text=ctx.text("error.bad_action"))])
+
+
+async def _not_allowed(ctx: FlowContext, permission: Permission) -> Outcome:
+    """Say what this role can't do and whom to ask (the people of this company who can)."""
+    from sqlalchemy import select
+
+    from services.models import Role, User, UserStatus
+    from services.permissions import roles_with
+
+    roles = [r for r in roles_with(permission) if r != Role.VIEW]
+    async with ctx.db() as session:
+        people = (
+            await session.execute(
+                select(User.name)
+                .where(User.customer_id == ctx.identity.customer_id, User.role.in_(roles), User.status == UserStatus.ACTIVE, User.is_partner_staff.is_(False))
+                .order_by(User.role.desc(), User.name)
+                .limit(3)
+            )
+        ).scalars().all()
+    what_key = "refusal.what." + permission.value
+    what = ctx.text(what_key) if what_key in _known_keys() else permission.value.replace("_", " ")
+    who = ", ".join(people) if people else ctx.text("refusal.nobody")
+    role = ctx.text("role." + ctx.identity.role.value)
+    return Outcome([Reply(text=ctx.text("refusal.not_allowed", role=role, what=what, who=who))])
+
+
+def _known_keys() -> set[str]:
+    from cards.text import MESSAGES
+
+    return set(MESSAGES["en"])

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cards.changes import detail_actions
+from cards.common import with_refresh
 from cards.subscriptions import overview_card, subscription_details_card, subscription_list_card
 from dialogs.base import FlowContext, Outcome, Reply, Verb, int_field
 from services import subscriptions
@@ -35,7 +37,21 @@ async def details(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
         view = await subscriptions.details(session, ctx.identity.customer_id, subscription_id, ctx.clock.now())
     if view is None:
         return Outcome([Reply(text=ctx.text("details.not_found", company=ctx.identity.customer_name))])
-    card = subscription_details_card(view, show_prices=ctx.identity.can(Permission.VIEW_PRICES), locale=ctx.locale)
+    can = ctx.identity.can
+    if ctx.shared and ctx.user_mri and not data.get("personal"):
+        # Several people see this card: everyone gets the plain view, the asker a personal one with their buttons.
+        plain_view = subscription_details_card(view, show_prices=False, locale=ctx.locale)
+        return Outcome([Reply(card=with_refresh(plain_view, "subscription.details", {"id": view.id, "personal": True}, [ctx.user_mri]))])
+    actions = detail_actions(
+        view,
+        can_change_seats=can(Permission.CHANGE_QUANTITY),
+        can_auto_renew=can(Permission.CHANGE_AUTO_RENEW),
+        can_cancel=can(Permission.CANCEL),
+        locale=ctx.locale,
+    )
+    card = subscription_details_card(view, show_prices=can(Permission.VIEW_PRICES), locale=ctx.locale, change_actions=actions)
+    if ctx.shared and ctx.user_mri:
+        card = with_refresh(card, "subscription.details", {"id": view.id, "personal": True}, [ctx.user_mri])
     return Outcome([Reply(card=card)])
 
 

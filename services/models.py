@@ -289,6 +289,9 @@ class Subscription(Base):
     commitment_end: Mapped[date] = mapped_column(Date)
     # Set by the provider when it says so (Partner Center's cancellationAllowedUntilDate).
     cancellation_allowed_until: Mapped[datetime | None]
+    # A mid-term seat add opens a window of its own for the added seats only.
+    seat_add_window_until: Mapped[datetime | None]
+    quantity_before_add: Mapped[int | None] = mapped_column(Integer)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime]
@@ -334,6 +337,7 @@ class AuditEntry(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(32))
+    summary: Mapped[str] = mapped_column(Text, default="")
     outcome: Mapped[str] = mapped_column(String(16), default="applied")
     reason: Mapped[str | None] = mapped_column(Text)
     reference: Mapped[str | None] = mapped_column(String(32))

@@ -5,7 +5,7 @@ Every query takes the customer id it is scoped to; none reads another customer's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -68,6 +68,7 @@ class SubscriptionView:
     version: int
     scheduled: tuple[ScheduledChangeView, ...] = ()
     change_log: tuple[ChangeLogEntry, ...] = ()
+    aliases: tuple[str, ...] = ()
 
     @property
     def is_active(self) -> bool:
@@ -147,6 +148,7 @@ def to_view(
         version=sub.version,
         scheduled=scheduled,
         change_log=change_log,
+        aliases=tuple(offer.product.aliases or ()),
     )
 
 
@@ -267,16 +269,25 @@ async def details(
         )
     ).scalars()
     change_log = tuple(
-        ChangeLogEntry(at=e.at, actor=e.actor, action=e.action, summary=e.reason or e.action, source=e.source) for e in log
+        ChangeLogEntry(at=e.at, actor=e.actor, action=e.action, summary=e.summary or e.action, source=e.source) for e in log
     )
     return to_view(sub, now, scheduled, change_log)
 
 
+def _words(text: str) -> list[str]:
+    return [w for w in "".join(c if c.isalnum() else " " for c in text.lower()).split() if w not in _FILLER]
+
+
+_FILLER = {"the", "our", "my", "a", "an", "subscription", "subscriptions", "licence", "licences", "license", "licenses", "seats", "plan"}
+
+
 def find_by_name(views: list[SubscriptionView], text: str) -> list[SubscriptionView]:
-    """Subscriptions whose name contains every word of `text` (case-insensitive)."""
-    words = [w for w in text.lower().split() if w]
-    return [v for v in views if words and all(w in v.name.lower() for w in words)]
-
-
-def window_summary_days(window: commerce.CancellationWindow, now: datetime) -> int:
-    return max(0, (window.closes_at - now) // timedelta(days=1))
+    """Subscriptions meant by `text`: an alias ("BP", "E3") or every word found in the name."""
+    wanted = _words(text)
+    if not wanted:
+        return []
+    phrase = " ".join(wanted)
+    by_alias = [v for v in views if any(" ".join(_words(a)) == phrase for a in v.aliases)]
+    if by_alias:
+        return by_alias
+    return [v for v in views if all(w in _words(v.name) or w in v.name.lower() for w in wanted)]

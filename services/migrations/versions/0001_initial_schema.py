@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 05:02:45.739196
+Create Date: 2026-11-22 05:05:07.480443
 """
 from alembic import op
 import sqlalchemy as sa
@@ -129,6 +129,8 @@ def upgrade() -> None:
     sa.Column('term_start', services.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('commitment_end', sa.Date(), nullable=False),
     sa.Column('cancellation_allowed_until', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('seat_add_window_until', services.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('quantity_before_add', sa.Integer(), nullable=True),
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('updated_at', services.models.UTCDateTime(timezone=True), nullable=False),
@@ -172,6 +174,7 @@ def upgrade() -> None:
     sa.Column('before', sa.JSON(), nullable=True),
     sa.Column('after', sa.JSON(), nullable=True),
     sa.Column('source', sa.String(length=32), nullable=False),
+    sa.Column('summary', sa.Text(), nullable=False),
     sa.Column('outcome', sa.String(length=16), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('reference', sa.String(length=32), nullable=True),

@@ -1,0 +1,180 @@
+"""Carrying out what is due: changes scheduled for a date, and renewals with their scheduled
+quantity. Each due item is claimed by a conditional update inside the transaction that applies
+it, so two Seatdesk instances never apply the same change twice."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+
+from services import audit
+from services.models import ChangeStatus, ChangeTiming, ScheduledChange, Subscription, SubscriptionStatus, User
+from services.providers import ProviderError, SubscriptionProvider
+
+log = logging.getLogger("seatdesk.scheduler")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something to tell a person after the transaction committed."""
+
+    user_id: int
+    key: str  # a cards.text key
+    values: dict
+
+
+async def _claim(session, change_id: int, status: ChangeStatus, now: datetime) -> bool:
+    result = await session.execute(
+        update(ScheduledChange)
+        .where(ScheduledChange.id == change_id, ScheduledChange.status == ChangeStatus.PENDING)
+        .values(status=status, applied_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _on_behalf(user: User | None) -> audit.Actor:
+    return audit.Actor(name=f"Seatdesk for {user.name}" if user else "Seatdesk", user_id=None)
+
+
+async def apply_dated_changes(db, provider: SubscriptionProvider, now: datetime) -> list[Notice]:
+    today = now.date()
+    async with db() as session:
+        due = list(
+            (
+                await session.execute(
+                    select(ScheduledChange.id).where(
+                        ScheduledChange.status == ChangeStatus.PENDING,
+                        ScheduledChange.timing == ChangeTiming.ON_DATE,
+                        ScheduledChange.effective_date <= today,
+                    )
+                )
+            ).scalars()
+        )
+    notices: list[Notice] = []
+    for change_id in due:
+        try:
+            notice = await _apply_dated(db, provider, change_id, now)
+        except (OperationalError, StaleDataError):
+            log.info("scheduled change %s is being handled elsewhere; will look again", change_id)
+            continue
+        if notice:
+            notices.append(notice)
+    return notices
+
+
+async def _apply_dated(db, provider, change_id: int, now: datetime) -> Notice | None:
+    try:
+        async with db() as session, session.begin():
+            change = await session.get(ScheduledChange, change_id)
+            sub = await session.get(Subscription, change.subscription_id)
+            user = await session.get(User, change.created_by_id) if change.created_by_id else None
+            if not await _claim(session, change_id, ChangeStatus.APPLIED, now):
+                return None  # another instance took it
+            name = sub.display_name
+            if sub.status != SubscriptionStatus.ACTIVE or change.new_quantity is None or change.new_quantity < sub.quantity:
+                await session.execute(update(ScheduledChange).where(ScheduledChange.id == change_id).values(status=ChangeStatus.FAILED))
+                audit.record(
+                    session, at=now, actor=_on_behalf(user), customer_id=sub.customer_id, action="scheduled_failed", target_type="subscription",
+                    target_id=sub.id, summary=f"Scheduled change {change.reference} not applied", source="worker", outcome="refused",
+                    reason=f"subscription is {sub.status.value}" if sub.status != SubscriptionStatus.ACTIVE else "no longer an increase",
+                )
+                return Notice(user.id, "notice.scheduled_failed", {"name": name, "reference": change.reference, "quantity": change.new_quantity}) if user else None
+            old = sub.quantity
+            await provider.change_quantity(session, sub, change.new_quantity, key=change.reference or f"sc-{change.id}", now=now)
+            # An immediate (mid-term) change removes what was scheduled for renewal.
+            for other in (
+                await session.execute(
+                    select(ScheduledChange).where(
+                        ScheduledChange.subscription_id == sub.id,
+                        ScheduledChange.status == ChangeStatus.PENDING,
+                        ScheduledChange.timing == ChangeTiming.AT_RENEWAL,
+                    )
+                )
+            ).scalars():
+                other.status = ChangeStatus.WITHDRAWN
+            audit.record(
+                session, at=now, actor=_on_behalf(user), customer_id=sub.customer_id, action="seats", target_type="subscription", target_id=sub.id,
+                summary=f"Seats {old} → {change.new_quantity} (scheduled change {change.reference})", source="worker",
+                before={"quantity": old}, after={"quantity": change.new_quantity}, reference=change.reference,
+            )
+            return Notice(user.id, "notice.scheduled_applied", {"name": name, "reference": change.reference, "old": old, "quantity": change.new_quantity}) if user else None
+    except ProviderError as error:
+        log.warning("provider refused scheduled change %s: %s", change_id, error.code)
+        async with db() as session, session.begin():
+            await session.execute(update(ScheduledChange).where(ScheduledChange.id == change_id, ScheduledChange.status == ChangeStatus.PENDING).values(status=ChangeStatus.FAILED, applied_at=now))
+        return None
+
+
+async def renew_due(db, provider, now: datetime) -> list[Notice]:
+    """Ledger subscriptions whose term ended yesterday or earlier renew (or expire)."""
+    if not hasattr(provider, "renew"):
+        return []  # a remote provider renews on its own; the sync picks it up
+    today = now.date()
+    async with db() as session:
+        due = list(
+            (
+                await session.execute(
+                    select(Subscription.id).where(Subscription.status == SubscriptionStatus.ACTIVE, Subscription.commitment_end < today)
+                )
+            ).scalars()
+        )
+    notices: list[Notice] = []
+    for sub_id in due:
+        try:
+            notices += await _renew(db, provider, sub_id, now)
+        except (OperationalError, StaleDataError):
+            log.info("subscription %s is being renewed elsewhere", sub_id)
+    return notices
+
+
+async def _renew(db, provider, sub_id: int, now: datetime) -> list[Notice]:
+    notices: list[Notice] = []
+    async with db() as session, session.begin():
+        sub = await session.get(Subscription, sub_id)
+        if sub.status != SubscriptionStatus.ACTIVE or sub.commitment_end >= now.date():
+            return []
+        pending = list(
+            (
+                await session.execute(
+                    select(ScheduledChange).where(
+                        ScheduledChange.subscription_id == sub.id,
+                        ScheduledChange.status == ChangeStatus.PENDING,
+                        ScheduledChange.timing == ChangeTiming.AT_RENEWAL,
+                    ).order_by(ScheduledChange.id.desc())
+                )
+            ).scalars()
+        )
+        quantity = None
+        applied: ScheduledChange | None = None
+        if sub.auto_renew and pending:
+            applied = pending[0]
+            if not await _claim(session, applied.id, ChangeStatus.APPLIED, now):
+                return []
+            quantity = applied.new_quantity
+        old_quantity, old_end, name = sub.quantity, sub.commitment_end, sub.display_name
+        result = await provider.renew(session, sub, now=now, quantity=quantity)
+        await session.flush()  # the optimistic version check: a concurrent renewal fails here
+        if result.renewed:
+            summary = f"Renewed until {result.new_commitment_end.isoformat()}" + (f" with {quantity} seats (was {old_quantity})" if quantity else "")
+        else:
+            summary = f"Expired at the end of its term ({old_end.isoformat()}); auto-renew was off"
+        audit.record(
+            session, at=now, actor=audit.SEATDESK, customer_id=sub.customer_id, action="renewal" if result.renewed else "expiry",
+            target_type="subscription", target_id=sub.id, summary=summary, source="worker",
+            before={"quantity": old_quantity, "commitment_end": old_end.isoformat()},
+            after={"quantity": sub.quantity, "commitment_end": sub.commitment_end.isoformat(), "status": sub.status.value},
+            reference=applied.reference if applied else None,
+        )
+        if applied is not None and applied.created_by_id:
+            notices.append(Notice(applied.created_by_id, "notice.scheduled_applied", {"name": name, "reference": applied.reference, "old": old_quantity, "quantity": quantity}))
+    return notices
+
+
+async def run_due(db, provider, now: datetime) -> list[Notice]:
+    return await apply_dated_changes(db, provider, now) + await renew_due(db, provider, now)
+

@@ -1,0 +1,434 @@
+"""Carrying out subscription changes: re-check, apply through the provider, record, exactly once.
+
+A confirmation card carries a reference to what was shown (subscription id, its version) and
+a fresh operation id. Confirming checks everything again against the database, and the
+operation id makes a double click or a retried activity find the first receipt instead of
+changing anything twice.
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from services import audit, changes, commerce
+from services.changes import Decision, Planned, Refusal, SubscriptionState, Timing
+from services.models import (
+    ChangeKind,
+    ChangeStatus,
+    ChangeTiming,
+    Operation,
+    ScheduledChange,
+    Subscription,
+)
+from services.providers import ProviderError, SubscriptionProvider
+
+log = logging.getLogger("seatdesk.changes")
+
+ATTEMPTS = 4
+
+
+class Kind(str, enum.Enum):
+    SEATS = "seats"
+    AUTO_RENEW = "auto_renew"
+    CANCEL = "cancel"
+    WITHDRAW = "withdraw"
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """What a confirmation card asks for; everything in it is re-checked on confirmation."""
+
+    kind: Kind
+    subscription_id: int
+    version: int
+    op: str
+    quantity: int | None = None
+    timing: Timing = Timing.NOW
+    on: date | None = None
+    enable: bool | None = None
+    reason: str | None = None
+    note: str | None = None
+    change_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    reference: str
+    kind: str
+    subscription_id: int
+    subscription_name: str
+    actor: str
+    at: datetime
+    summary: str
+    old_quantity: int | None = None
+    new_quantity: int | None = None
+    timing: str = Timing.NOW.value
+    effective: date | None = None
+    deleted_scheduled: tuple[Planned, ...] = ()
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["at"] = self.at.isoformat()
+        data["effective"] = self.effective.isoformat() if self.effective else None
+        data["deleted_scheduled"] = [[p.quantity, p.effective.isoformat()] for p in self.deleted_scheduled]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Receipt":
+        return cls(
+            **{
+                **data,
+                "at": datetime.fromisoformat(data["at"]),
+                "effective": date.fromisoformat(data["effective"]) if data.get("effective") else None,
+                "deleted_scheduled": tuple(Planned(q, date.fromisoformat(d)) for q, d in data.get("deleted_scheduled") or ()),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Refused:
+    decision: Decision
+    subscription_name: str
+
+
+@dataclass(frozen=True)
+class Stale:
+    """The subscription changed since the card was made; `what` names the differences."""
+
+    what: dict
+    subscription_id: int
+
+
+@dataclass(frozen=True)
+class NotFound:
+    pass
+
+
+@dataclass(frozen=True)
+class ProviderFailed:
+    message: str
+
+
+Result = Receipt | Refused | Stale | NotFound | ProviderFailed
+
+
+def new_op() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _reference(prefix: str = "CHG") -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return prefix + "-" + "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+async def _subscription(session: AsyncSession, customer_id: int, subscription_id: int) -> Subscription | None:
+    return (
+        await session.execute(select(Subscription).where(Subscription.customer_id == customer_id, Subscription.id == subscription_id))
+    ).scalar_one_or_none()
+
+
+async def _pending(session: AsyncSession, sub: Subscription) -> list[ScheduledChange]:
+    return list(
+        (
+            await session.execute(
+                select(ScheduledChange)
+                .where(
+                    ScheduledChange.customer_id == sub.customer_id,
+                    ScheduledChange.subscription_id == sub.id,
+                    ScheduledChange.status == ChangeStatus.PENDING,
+                )
+                .order_by(ScheduledChange.id)
+            )
+        ).scalars()
+    )
+
+
+def planned(change: ScheduledChange, renewal: date) -> Planned:
+    when = change.effective_date if change.timing == ChangeTiming.ON_DATE and change.effective_date else renewal
+    return Planned(change.new_quantity, when)
+
+
+async def state_of(session: AsyncSession, sub: Subscription) -> SubscriptionState:
+    renewal = commerce.renewal_date(sub.commitment_end)
+    at_renewal = [c for c in await _pending(session, sub) if c.timing == ChangeTiming.AT_RENEWAL]
+    offer = sub.offer
+    return SubscriptionState(
+        quantity=sub.quantity,
+        status=sub.status,
+        is_trial=sub.is_trial,
+        auto_renew=sub.auto_renew,
+        term_start=sub.term_start,
+        commitment_end=sub.commitment_end,
+        window_hours=offer.cancellation_window_hours,
+        min_quantity=offer.min_quantity,
+        max_quantity=offer.max_quantity,
+        unit_price_monthly=offer.unit_price_monthly,
+        assigned_seats=sub.assigned_seats,
+        allowed_until=sub.cancellation_allowed_until,
+        seat_add_window_until=sub.seat_add_window_until,
+        quantity_before_add=sub.quantity_before_add,
+        scheduled=tuple(planned(c, renewal) for c in at_renewal),
+    )
+
+
+async def load(db: async_sessionmaker[AsyncSession], customer_id: int, subscription_id: int) -> tuple[Subscription, SubscriptionState] | None:
+    async with db() as session:
+        sub = await _subscription(session, customer_id, subscription_id)
+        if sub is None:
+            return None
+        return sub, await state_of(session, sub)
+
+
+def decide(request: ChangeRequest, state: SubscriptionState, now: datetime) -> Decision:
+    if request.kind == Kind.SEATS:
+        return changes.decide_seat_change(state, request.quantity or 0, request.timing, now, request.on)
+    if request.kind == Kind.AUTO_RENEW:
+        return changes.decide_auto_renew(state, bool(request.enable))
+    if request.kind == Kind.CANCEL:
+        return changes.decide_cancel(state, now)
+    return Decision()
+
+
+async def confirm(
+    db: async_sessionmaker[AsyncSession],
+    provider: SubscriptionProvider,
+    *,
+    now: datetime,
+    actor: audit.Actor,
+    customer_id: int,
+    request: ChangeRequest,
+    source: str = "card",
+) -> Result:
+    """Apply a confirmed change once. Retried when a concurrent writer got there first, so a
+    double click ends with the first click's receipt."""
+    for attempt in range(ATTEMPTS):
+        try:
+            return await _confirm_once(db, provider, now=now, actor=actor, customer_id=customer_id, request=request, source=source)
+        except (IntegrityError, StaleDataError, OperationalError) as error:
+            log.info("confirm %s raced with another writer (%s); re-checking", request.op, type(error).__name__)
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _existing(session: AsyncSession, customer_id: int, op: str) -> Result | None:
+    found = (await session.execute(select(Operation).where(Operation.key == op))).scalar_one_or_none()
+    if found is None:
+        return None
+    if found.customer_id != customer_id:
+        return NotFound()
+    return Receipt.from_json(found.result)
+
+
+async def _confirm_once(db, provider, *, now, actor, customer_id, request, source) -> Result:
+    try:
+        return await _confirm_in_transaction(db, provider, now=now, actor=actor, customer_id=customer_id, request=request, source=source)
+    except ProviderError as error:
+        # Nothing was written (the transaction rolled back); the refusal itself is recorded.
+        log.warning("provider refused %s on subscription %s: %s", request.kind.value, request.subscription_id, error.code)
+        async with db() as session, session.begin():
+            audit.record(
+                session, at=now, actor=actor, customer_id=customer_id, action=request.kind.value, target_type="subscription",
+                target_id=request.subscription_id, summary="Refused by the provider", source=source, outcome="refused", reason=error.code,
+            )
+        return ProviderFailed(error.message)
+
+
+async def _confirm_in_transaction(db, provider, *, now, actor, customer_id, request, source) -> Result:
+    async with db() as session, session.begin():
+        done = await _existing(session, customer_id, request.op)
+        if done is not None:
+            return done
+        sub = await _subscription(session, customer_id, request.subscription_id)
+        if sub is None:
+            return NotFound()
+        if sub.version != request.version:
+            # A concurrent click of this very card may have committed between our two reads.
+            done = await _existing(session, customer_id, request.op)
+            if done is not None:
+                return done
+            return Stale({"quantity": sub.quantity, "auto_renew": sub.auto_renew, "status": sub.status.value}, sub.id)
+        state = await state_of(session, sub)
+        if request.kind == Kind.WITHDRAW:
+            return await _withdraw(session, provider, sub, state, now=now, actor=actor, request=request, source=source)
+        decision = decide(request, state, now)
+        if not decision.allowed:
+            audit.record(
+                session, at=now, actor=actor, customer_id=customer_id, action=request.kind.value, target_type="subscription",
+                target_id=sub.id, summary=f"Refused: {decision.refusal.value}", source=source, outcome="refused", reason=decision.refusal.value,
+            )
+            return Refused(decision, sub.display_name)
+        reference = _reference()
+        before = {"quantity": sub.quantity, "auto_renew": sub.auto_renew, "status": sub.status.value}
+        receipt = await _apply(session, provider, sub, state, decision, now=now, actor=actor, request=request, reference=reference)
+        after = {"quantity": sub.quantity, "auto_renew": sub.auto_renew, "status": sub.status.value}
+        audit.record(
+            session, at=now, actor=actor, customer_id=customer_id, action=request.kind.value, target_type="subscription", target_id=sub.id,
+            summary=receipt.summary, source=source, before=before, after=after, reference=reference,
+        )
+        session.add(
+            Operation(
+                key=request.op, customer_id=customer_id, user_id=actor.user_id, kind=request.kind.value, reference=reference,
+                result=receipt.to_json(), created_at=now,
+            )
+        )
+        return receipt
+
+
+async def _drop_renewal_changes(session: AsyncSession, sub: Subscription, *, now: datetime, actor, why: str) -> None:
+    for change in await _pending(session, sub):
+        if change.timing == ChangeTiming.AT_RENEWAL:
+            change.status = ChangeStatus.WITHDRAWN
+            audit.record(
+                session, at=now, actor=actor, customer_id=sub.customer_id, action="scheduled_withdrawn", target_type="subscription",
+                target_id=sub.id, summary=f"Scheduled change {change.reference} removed: {why}", source="rule",
+            )
+
+
+async def _apply(session, provider, sub, state, decision, *, now, actor, request, reference) -> Receipt:
+    name = sub.display_name
+    common = dict(reference=reference, kind=request.kind.value, subscription_id=sub.id, subscription_name=name, actor=actor.name, at=now)
+    if request.kind == Kind.SEATS:
+        old = sub.quantity
+        if request.timing == Timing.NOW:
+            await provider.change_quantity(session, sub, request.quantity, key=request.op, now=now)
+            if decision.deletes_scheduled:
+                await _drop_renewal_changes(session, sub, now=now, actor=actor, why="an immediate change replaces changes scheduled for renewal")
+            summary = f"Seats {old} → {request.quantity}, effective now"
+            return Receipt(**common, summary=summary, old_quantity=old, new_quantity=request.quantity, effective=decision.effective, deleted_scheduled=decision.deletes_scheduled)
+        timing = ChangeTiming.AT_RENEWAL if request.timing == Timing.AT_RENEWAL else ChangeTiming.ON_DATE
+        if timing == ChangeTiming.AT_RENEWAL:
+            # One quantity per renewal: a new one replaces what was scheduled before.
+            await _drop_renewal_changes(session, sub, now=now, actor=actor, why="replaced by a newer change for renewal")
+            await provider.schedule_next_term(session, sub, request.quantity, key=request.op, now=now)
+        else:
+            sub.updated_at = now  # the card shown before this is stale: it bumps the version
+        session.add(
+            ScheduledChange(
+                customer_id=sub.customer_id, subscription_id=sub.id, kind=ChangeKind.QUANTITY, timing=timing,
+                effective_date=decision.effective, new_quantity=request.quantity, status=ChangeStatus.PENDING,
+                created_by_id=actor.user_id, created_at=now, reference=reference,
+            )
+        )
+        summary = f"Seats {old} → {request.quantity} scheduled for {decision.effective.isoformat()}"
+        return Receipt(**common, summary=summary, old_quantity=old, new_quantity=request.quantity, timing=request.timing.value, effective=decision.effective)
+    if request.kind == Kind.AUTO_RENEW:
+        await provider.set_auto_renew(session, sub, bool(request.enable), key=request.op, now=now)
+        dropped = ()
+        if not request.enable and decision.deletes_scheduled:
+            await _drop_renewal_changes(session, sub, now=now, actor=actor, why="auto-renew was switched off")
+            dropped = decision.deletes_scheduled
+        summary = "Auto-renew switched on" if request.enable else f"Auto-renew switched off; ends {sub.commitment_end.isoformat()}"
+        return Receipt(**common, summary=summary, effective=decision.effective, deleted_scheduled=dropped)
+    # cancel
+    await provider.cancel(session, sub, key=request.op, now=now)
+    for change in await _pending(session, sub):
+        change.status = ChangeStatus.WITHDRAWN
+    reason = request.reason or "other"
+    summary = f"Cancelled ({reason.replace('_', ' ')})" + (f": {request.note}" if request.note else "")
+    return Receipt(**common, summary=summary, old_quantity=sub.quantity, effective=decision.effective, deleted_scheduled=decision.deletes_scheduled)
+
+
+async def _withdraw(session, provider, sub, state, *, now, actor, request, source) -> Result:
+    change = (
+        await session.execute(
+            select(ScheduledChange).where(
+                ScheduledChange.id == request.change_id,
+                ScheduledChange.customer_id == sub.customer_id,
+                ScheduledChange.subscription_id == sub.id,
+            )
+        )
+    ).scalar_one_or_none()
+    if change is None:
+        return NotFound()
+    if change.status != ChangeStatus.PENDING:
+        return Refused(Decision(Refusal.ALREADY, {"status": change.status.value}), sub.display_name)
+    claimed = await session.execute(
+        update(ScheduledChange)
+        .where(ScheduledChange.id == change.id, ScheduledChange.status == ChangeStatus.PENDING)
+        .values(status=ChangeStatus.WITHDRAWN)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        return Refused(Decision(Refusal.ALREADY, {"status": "gone"}), sub.display_name)
+    if change.timing == ChangeTiming.AT_RENEWAL:
+        await provider.schedule_next_term(session, sub, None, key=request.op, now=now)
+    sub.updated_at = now
+    reference = _reference()
+    item = planned(change, state.renewal_date)
+    described = f"{item.quantity} seats from {item.effective.isoformat()}"
+    receipt = Receipt(
+        reference=reference, kind=Kind.WITHDRAW.value, subscription_id=sub.id, subscription_name=sub.display_name, actor=actor.name, at=now,
+        summary=f"Withdrew the scheduled change {change.reference}: {described}", new_quantity=change.new_quantity, effective=change.effective_date,
+    )
+    audit.record(
+        session, at=now, actor=actor, customer_id=sub.customer_id, action="withdraw", target_type="subscription", target_id=sub.id,
+        summary=receipt.summary, source=source, reference=reference,
+    )
+    session.add(Operation(key=request.op, customer_id=sub.customer_id, user_id=actor.user_id, kind=Kind.WITHDRAW.value, reference=reference, result=receipt.to_json(), created_at=now))
+    return receipt
+
+
+@dataclass(frozen=True)
+class ScheduledView:
+    id: int
+    subscription_id: int
+    subscription_name: str
+    subscription_version: int
+    timing: ChangeTiming
+    effective: date
+    new_quantity: int | None
+    reference: str | None
+    created_by: str | None
+
+
+async def scheduled_for_customer(db, customer_id: int) -> list[ScheduledView]:
+    from services.models import User
+
+    async with db() as session:
+        rows = await session.execute(
+            select(ScheduledChange, Subscription, User)
+            .join(Subscription, Subscription.id == ScheduledChange.subscription_id)
+            .outerjoin(User, User.id == ScheduledChange.created_by_id)
+            .where(ScheduledChange.customer_id == customer_id, Subscription.customer_id == customer_id, ScheduledChange.status == ChangeStatus.PENDING)
+            .order_by(ScheduledChange.effective_date, ScheduledChange.id)
+        )
+        out = []
+        for change, sub, user in rows:
+            renewal = commerce.renewal_date(sub.commitment_end)
+            when = change.effective_date if change.timing == ChangeTiming.ON_DATE and change.effective_date else renewal
+            out.append(ScheduledView(change.id, sub.id, sub.display_name, sub.version, change.timing, when, change.new_quantity, change.reference, user.name if user else None))
+        return out
+
+
+@dataclass(frozen=True)
+class LogLine:
+    at: datetime
+    actor: str
+    summary: str
+    source: str
+    reference: str | None
+    target: str
+
+
+async def change_log(db, customer_id: int, *, limit: int = 15, offset: int = 0) -> list[LogLine]:
+    from services.models import AuditEntry
+
+    async with db() as session:
+        rows = await session.execute(
+            select(AuditEntry, Subscription)
+            .outerjoin(Subscription, (AuditEntry.target_type == "subscription") & (Subscription.id == AuditEntry.target_id.cast(Subscription.id.type)))
+            .where(AuditEntry.customer_id == customer_id, AuditEntry.outcome == "applied")
+            .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [LogLine(e.at, e.actor, e.summary, e.source, e.reference, s.display_name if s else "") for e, s in rows]

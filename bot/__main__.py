@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="build/seatdesk.zip")
     p.set_defaults(run=cmd_package)
     sub.add_parser("gallery", help="render every card with the official Adaptive Cards renderer into docs/cards/").set_defaults(run=cmd_gallery)
+    from bot.helpdesk_cli import register as register_helpdesk
+
+    register_helpdesk(sub)
     return parser
 
 

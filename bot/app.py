@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.handler import SeatdeskBot, invoke_body
+from bot.helpdesk_api import add_routes as add_helpdesk_routes
 from bot.proactive import ProactiveNotifier
 from bot.worker import Worker
 from bot.storage import SqlStorage, StateConflict
@@ -150,6 +151,7 @@ def create_app(
     app[RUNTIME] = Runtime(settings=settings, clock=clock, engine=engine, adapter=adapter, bot=bot)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
+    add_helpdesk_routes(app)
 
     if worker_interval:
         worker = Worker(db, bot.provider, clock, bot.notifier, worker_interval)

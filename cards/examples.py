@@ -5,6 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 from cards.common import Card
+from cards.examples_cases import examples as case_examples
 from cards.subscriptions import overview_card, subscription_details_card, subscription_list_card
 from cards.welcome import CustomerChoice, Person, choose_customer_card, help_card, welcome_card
 from services import commerce
@@ -192,4 +193,5 @@ def all_examples() -> dict[str, Card]:
         "subscription-details-no-prices": subscription_details_card(views[3], show_prices=False),
         "subscription-details-trial": subscription_details_card(views[4], show_prices=True),
         **change_examples(),
+        **case_examples(),
     }

@@ -296,6 +296,8 @@ async def understand(ctx: FlowContext, said: str) -> tuple[str, dict[str, Any]] 
         delta = int(match.group(1)) * (1 if kind == "add" else -1)
         verb, data = "seats.review", {"delta": delta, "timing": Timing.NOW.value}
     if not found:
+        if kind == "cancel":
+            return None  # "cancel my case" is not about a subscription: let other flows try
         return Outcome([Reply(text=ctx.text("choose.none", company=ctx.identity.customer_name, name=name))])
     if len(found) > 1:
         return Outcome([Reply(card=cards.choose_subscription_card(found, verb=verb, extra=data, locale=ctx.locale))])

@@ -4,12 +4,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dialogs import changes, subscriptions, welcome
+from dialogs import cases, changes, outages, subscriptions, welcome
 from dialogs.base import BadActionData, FlowContext, Outcome, Reply, Verb
 from services import subscriptions as subscription_queries
 from services.permissions import Permission
 
-FLOWS = (welcome, subscriptions, changes)
+FLOWS = (welcome, subscriptions, changes, cases, outages)
 
 
 def _collect() -> tuple[dict[str, Verb], dict[str, str]]:
@@ -61,6 +61,11 @@ async def handle_text(ctx: FlowContext, message: str) -> Outcome:
         found = subscription_queries.find_by_name(views, match.group("name"))
         if len(found) == 1:
             return await dispatch(ctx, "subscription.details", {"id": found[0].id})
+    for flow in FLOWS:
+        match_text = getattr(flow, "match_text", None)
+        matched = match_text(said, message) if match_text else None
+        if matched:
+            return await dispatch(ctx, *matched)
     return await welcome.not_understood(ctx)
 
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv system-deps node-deps package gallery migrate demo clean
+.PHONY: run test venv system-deps node-deps package gallery migrate demo clean playground
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,20 @@ node-deps: node_modules/.installed
 
 run: venv
 	SEATDESK_ALLOW_ANONYMOUS=$${SEATDESK_ALLOW_ANONYMOUS:-1} $(BIN)/python -m bot serve
+
+# The Teams client simulator for the bot `make run` serves: open http://127.0.0.1:$(PLAYGROUND_PORT).
+# It is the bot's unauthenticated Bot Connector, so the preload keeps it on 127.0.0.1.
+PLAYGROUND_PORT ?= 56150
+BOT_PORT ?= $(or $(SEATDESK_PORT),3978)
+
+playground: node-deps
+	@mkdir -p var
+	TEAMSAPPTESTER_BROWSER=$${TEAMSAPPTESTER_BROWSER:-none} \
+	BOT_ENDPOINT=http://127.0.0.1:$(BOT_PORT)/api/messages \
+	NODE_OPTIONS="-r $(CURDIR)/tests/e2e/force-loopback.cjs" \
+	M365_AGENTS_PLAYGROUND_LOGFILE=$(CURDIR)/var/m365agentsplayground.log \
+	node node_modules/@microsoft/m365agentsplayground/cli.js --port $(PLAYGROUND_PORT) -c msteams \
+	  --service-url http://127.0.0.1:$(PLAYGROUND_PORT)/_connector --disable-telemetry
 
 test: venv system-deps node-deps
 	$(BIN)/python -m pytest

@@ -137,10 +137,12 @@ def create_app(
     clock = clock or SystemClock()
     engine = engine or database.create_engine(settings.database_url)
     db = database.session_factory(engine)
-    conversation_state = ConversationState(SqlStorage(db, clock))
+    storage = SqlStorage(db, clock)
+    conversation_state = ConversationState(storage)
     bot = SeatdeskBot(
         db=db,
         clock=clock,
+        storage=storage,
         conversation_state=conversation_state,
         page_size=settings.page_size,
         support_contact=settings.support_contact,

@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from services.llm import LLMConfig
+
 
 class SettingsError(ValueError):
     """A setting has a value Seatdesk cannot use; the message names the setting."""
@@ -25,6 +27,16 @@ def _flag(name: str, raw: str) -> bool:
     if value in _FALSE:
         return False
     raise SettingsError(f"{name} must be 1 or 0 (got {raw!r})")
+
+
+def _float(name: str, raw: str, low: float, high: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds (got {raw!r})") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low:g} and {high:g} (got {value:g})")
+    return value
 
 
 def _int(name: str, raw: str, low: int, high: int) -> int:
@@ -54,6 +66,19 @@ class Settings:
     support_contact: str = field(default="your IT administrator", metadata={"env": "SEATDESK_SUPPORT_CONTACT"})
     page_size: int = field(default=10, metadata={"env": "SEATDESK_PAGE_SIZE", "range": (1, 25)})
     load_demo: bool = field(default=True, metadata={"env": "SEATDESK_LOAD_DEMO"})
+    # Extra knowledge-base folders (os.pathsep-separated), searched after the shipped articles.
+    knowledge_dir: str = field(default="", metadata={"env": "SEATDESK_KNOWLEDGE_DIR"})
+    # A model writes knowledge answers only when a key is set; otherwise answers are offline.
+    openai_api_key: str = field(
+        default="", repr=False, metadata={"env": "SEATDESK_OPENAI_API_KEY", "also": "OPENAI_API_KEY", "secret": True}
+    )
+    openai_base_url: str = field(default="", metadata={"env": "SEATDESK_OPENAI_BASE_URL"})
+    openai_model: str = field(default="gpt-4o-mini", metadata={"env": "SEATDESK_OPENAI_MODEL"})
+    azure_openai_endpoint: str = field(default="", metadata={"env": "SEATDESK_AZURE_OPENAI_ENDPOINT"})
+    azure_openai_deployment: str = field(default="", metadata={"env": "SEATDESK_AZURE_OPENAI_DEPLOYMENT"})
+    azure_openai_api_version: str = field(default="2024-10-21", metadata={"env": "SEATDESK_AZURE_OPENAI_API_VERSION"})
+    # Teams waits 15 s for the whole turn; the model call must end well before that.
+    llm_timeout_seconds: float = field(default=6.0, metadata={"env": "SEATDESK_LLM_TIMEOUT_SECONDS", "range": (0.5, 12.0)})
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> "Settings":
@@ -68,6 +93,8 @@ class Settings:
         values: dict[str, object] = {}
         for f in fields(cls):
             name = f.metadata["env"]
+            if name not in env and f.metadata.get("also") in env:
+                name = f.metadata["also"]  # the standard name, e.g. OPENAI_API_KEY
             if name not in env:
                 continue
             raw = env[name]
@@ -75,6 +102,8 @@ class Settings:
                 values[f.name] = _flag(name, raw)
             elif f.type in ("int", int):
                 values[f.name] = _int(name, raw, *f.metadata["range"])
+            elif f.type in ("float", float):
+                values[f.name] = _float(name, raw, *f.metadata["range"])
             else:
                 values[f.name] = raw.strip()
         settings = cls(**values)
@@ -88,6 +117,27 @@ class Settings:
             raise SettingsError(f"MicrosoftAppType must be MultiTenant, SingleTenant or UserAssignedMSI (got {self.app_type!r})")
         if self.app_type == "SingleTenant" and self.app_id and not self.app_tenant_id:
             raise SettingsError("MicrosoftAppTenantId is required when MicrosoftAppType is SingleTenant")
+        for name, url in (("SEATDESK_OPENAI_BASE_URL", self.openai_base_url), ("SEATDESK_AZURE_OPENAI_ENDPOINT", self.azure_openai_endpoint)):
+            if url and not url.startswith(("https://", "http://")):
+                raise SettingsError(f"{name} must be an http(s) URL (got {url!r})")
+        if self.azure_openai_endpoint:
+            if not self.azure_openai_deployment:
+                raise SettingsError("SEATDESK_AZURE_OPENAI_DEPLOYMENT is required when SEATDESK_AZURE_OPENAI_ENDPOINT is set")
+            if self.openai_base_url:
+                raise SettingsError("set either SEATDESK_OPENAI_BASE_URL (OpenAI) or SEATDESK_AZURE_OPENAI_ENDPOINT (Azure OpenAI), not both")
+
+    def llm_config(self) -> LLMConfig | None:
+        """The model that writes knowledge answers, or None: answers stay offline (no key set)."""
+        if not self.openai_api_key:
+            return None
+        return LLMConfig(
+            api_key=self.openai_api_key,
+            model=self.azure_openai_deployment if self.azure_openai_endpoint else self.openai_model,
+            timeout_seconds=self.llm_timeout_seconds,
+            base_url=self.openai_base_url or None,
+            azure_endpoint=self.azure_openai_endpoint or None,
+            azure_api_version=self.azure_openai_api_version,
+        )
 
     @property
     def auth_enabled(self) -> bool:

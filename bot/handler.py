@@ -10,6 +10,7 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from bot.storage import SqlStorage
 from cards.text import text
 from dialogs import router
 from dialogs.base import FlowContext, IncomingFile, NoNotifier, Outcome, Reply
@@ -57,13 +58,13 @@ def invoke_body(status: int, kind: str, value: Any) -> dict:
 
 
 class SeatdeskBot(Bot):
-    def __init__(self, *, db, clock, conversation_state: ConversationState, page_size: int, support_contact: str, notifier=None, provider=None) -> None:
+    def __init__(self, *, db, clock, storage: SqlStorage, conversation_state: ConversationState, page_size: int, support_contact: str, notifier=None, provider=None) -> None:
         self._db = db
         self.notifier = notifier or NoNotifier()
         self.provider = provider or LedgerProvider()
         self._clock = clock
         self._conversation_state = conversation_state
-        self._welcomed = conversation_state.create_property("welcomed")
+        self._storage = storage
         self._flow_state = conversation_state.create_property("flow")
         self._page_size = page_size
         self._support_contact = support_contact
@@ -155,9 +156,9 @@ class SeatdeskBot(Bot):
             bot_id = activity.recipient.id if activity.recipient else None
             if not any(member.id == bot_id for member in activity.members_added or []):
                 return
-        if await self._welcomed.get(turn_context, False):
-            return  # Teams sends both conversationUpdate and installationUpdate on install
-        await self._welcomed.set(turn_context, True)
+        # Teams sends conversationUpdate and installationUpdate at the same moment on install.
+        if not await self._storage.claim(f"welcomed/{activity.channel_id}/{activity.conversation.id}"):
+            return
         identity = await self._identify(turn_context)
         if isinstance(identity, NotRegistered):
             await self._send(turn_context, [self._unregistered(turn_context, identity)])
@@ -170,7 +171,6 @@ class SeatdeskBot(Bot):
         if isinstance(identity, NotRegistered):
             await self._send(turn_context, [self._unregistered(turn_context, identity)])
             return
-        await self._welcomed.set(turn_context, True)
         ctx = await self._context(turn_context, identity)
         if isinstance(activity.value, dict) and isinstance(activity.value.get("verb"), str):
             # Action.Submit fallback of a card button (clients without Universal Actions).

@@ -76,6 +76,15 @@ class SqlStorage(Storage):
         if result.rowcount != 1:
             raise StateConflict(key)
 
+    async def claim(self, key: str) -> bool:
+        """True for the first caller only, whatever runs at the same time (an insert of a new key)."""
+        try:
+            async with self._db() as session, session.begin():
+                session.add(BotState(key=key, etag=uuid.uuid4().hex, data={}, updated_at=self._clock.now()))
+        except IntegrityError:
+            return False
+        return True
+
     async def delete(self, keys: list[str]) -> None:
         if not keys:
             return

@@ -50,11 +50,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: _ADMIN,
 }
 
+# Completes "you can …" on the welcome card.
 ROLE_SUMMARY: dict[Role, str] = {
-    Role.VIEW: "see subscriptions, orders and your own cases; ask questions; open cases",
-    Role.MODIFY: "everything View can, plus change seat quantities, order and manage the cart",
-    Role.FINANCE: "everything Modify can, plus see prices, costs and invoices, and approve orders",
-    Role.ADMIN: "everything: plus auto-renew, cancel, approve orders, manage users and see all company cases",
+    Role.VIEW: "see subscriptions, orders and your own cases, ask questions and open cases",
+    Role.MODIFY: "do everything View can, and change seat quantities, order and manage the cart",
+    Role.FINANCE: "do everything Modify can, and see prices, costs and invoices and approve orders",
+    Role.ADMIN: "do everything: also switch auto-renew, cancel, approve orders, manage users and see all company cases",
 }
 
 

@@ -224,3 +224,15 @@ async def test_unknown_text_gets_help(bot_client, connector, demo_db):
 async def test_health_endpoint(bot_client):
     response = await bot_client.get("/healthz")
     assert response.status == 200 and (await response.json())["database"] == "ok"
+
+
+async def test_simultaneous_install_activities_welcome_once(bot_client, connector, demo_db):
+    """Teams (and the Playground) send installationUpdate and conversationUpdate at the same moment."""
+    import asyncio
+
+    teams = await _teams(bot_client, connector, demo_db)
+    install = teams.activity("installationUpdate", action="add")
+    update = teams.activity("conversationUpdate", membersAdded=[{"id": "29:someone"}, {"id": "28:seatdesk-bot"}])
+    responses = await asyncio.gather(teams.post(install), teams.post(update))
+    assert all(r.status in (200, 201) for r in responses)
+    assert len(_cards(connector.take())) == 1

@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.helpdesk_cli import register as register_helpdesk
 
     register_helpdesk(sub)
+    from bot.eval_cli import register as register_eval
+
+    register_eval(sub)
     return parser
 
 

@@ -19,8 +19,10 @@ from bot.proactive import ProactiveNotifier
 from bot.worker import Worker
 from bot.storage import SqlStorage, StateConflict
 from cards.text import text
+from knowledge.answering import KnowledgeService
 from services import db as database
 from services.clock import Clock, SystemClock
+from services.llm import chat_model
 
 log = logging.getLogger("seatdesk.app")
 
@@ -44,6 +46,7 @@ class Runtime:
     engine: AsyncEngine
     adapter: CloudAdapter
     bot: SeatdeskBot
+    knowledge: KnowledgeService | None = None
 
 
 RUNTIME = web.AppKey("seatdesk.runtime", Runtime)
@@ -139,10 +142,13 @@ def create_app(
     db = database.session_factory(engine)
     storage = SqlStorage(db, clock)
     conversation_state = ConversationState(storage)
+    # Built once: articles are read and indexed here, never at question time.
+    knowledge = KnowledgeService.load(settings.knowledge_dir, model=chat_model(settings.llm_config()))
     bot = SeatdeskBot(
         db=db,
         clock=clock,
         storage=storage,
+        knowledge=knowledge,
         conversation_state=conversation_state,
         page_size=settings.page_size,
         support_contact=settings.support_contact,
@@ -150,7 +156,7 @@ def create_app(
     adapter = _make_adapter(settings)
     bot.notifier = ProactiveNotifier(adapter, db, settings.app_id)
     app = web.Application(client_max_size=MAX_BODY)
-    app[RUNTIME] = Runtime(settings=settings, clock=clock, engine=engine, adapter=adapter, bot=bot)
+    app[RUNTIME] = Runtime(settings=settings, clock=clock, engine=engine, adapter=adapter, bot=bot, knowledge=knowledge)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     add_helpdesk_routes(app)
@@ -161,6 +167,7 @@ def create_app(
         app.on_cleanup.append(worker.stop)
 
     async def _dispose(app: web.Application) -> None:
+        await knowledge.close()
         await engine.dispose()
 
     app.on_cleanup.append(_dispose)

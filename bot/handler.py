@@ -58,7 +58,8 @@ def invoke_body(status: int, kind: str, value: Any) -> dict:
 
 
 class SeatdeskBot(Bot):
-    def __init__(self, *, db, clock, storage: SqlStorage, conversation_state: ConversationState, page_size: int, support_contact: str, notifier=None, provider=None) -> None:
+    def __init__(self, *, db, clock, storage: SqlStorage, conversation_state: ConversationState, page_size: int, support_contact: str, notifier=None, provider=None, knowledge=None) -> None:
+        self._knowledge = knowledge
         self._db = db
         self.notifier = notifier or NoNotifier()
         self.provider = provider or LedgerProvider()
@@ -138,6 +139,7 @@ class SeatdeskBot(Bot):
             reply_to_id=turn_context.activity.reply_to_id,
             files=_files(turn_context.activity),
             state=state,
+            knowledge=self._knowledge,
             provider=self.provider,
             shared=(turn_context.activity.conversation.conversation_type or "personal") != "personal",
             user_mri=turn_context.activity.from_property.id if turn_context.activity.from_property else None,
@@ -207,6 +209,10 @@ class SeatdeskBot(Bot):
     async def _answer_with(self, turn_context: TurnContext, outcome: Outcome) -> None:
         """The first card replaces the clicked one; any other reply is posted as a new message."""
         replies = list(outcome.replies)
+        if outcome.keep_card:
+            await self._send(turn_context, replies)
+            await self._answer_invoke(turn_context, 200, invoke_body(200, "application/vnd.microsoft.activity.message", ""))
+            return
         first_card = next((r for r in replies if r.card is not None), None)
         if first_card is None:
             message = " ".join(r.text for r in replies if r.text) or ""

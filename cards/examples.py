@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from cards.common import Card
 from cards.examples_cases import examples as case_examples
+from cards.examples_knowledge import examples as knowledge_examples
 from cards.subscriptions import overview_card, subscription_details_card, subscription_list_card
 from cards.welcome import CustomerChoice, Person, choose_customer_card, help_card, welcome_card
 from services import commerce
@@ -194,4 +195,5 @@ def all_examples() -> dict[str, Card]:
         "subscription-details-trial": subscription_details_card(views[4], show_prices=True),
         **change_examples(),
         **case_examples(),
+        **knowledge_examples(),
     }

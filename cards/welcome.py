@@ -23,7 +23,12 @@ class Person:
 
 def _main_actions(person: Person) -> list[dict]:
     loc = person.locale
-    actions = [execute(text(loc, "action.dashboard"), "overview"), execute(text(loc, "action.subscriptions"), "subscriptions.list")]
+    actions = [
+        execute(text(loc, "action.dashboard"), "overview"),
+        execute(text(loc, "action.subscriptions"), "subscriptions.list"),
+        execute(text(loc, "action.my_cases"), "cases.list"),
+        execute(text(loc, "action.knowledge"), "kb.categories"),
+    ]
     if person.is_partner_staff:
         actions.append(execute(text(loc, "action.switch_customer"), "customer.choose"))
     return actions
@@ -40,8 +45,12 @@ def _who(person: Person) -> list[dict]:
     return [line(text(loc, "welcome.you_are", name=person.name, company=person.company, role=role, summary=ROLE_SUMMARY[person.role]))]
 
 
-def _examples(loc: str | None) -> list[dict]:
-    return [line("- " + text(loc, key), spacing="None") for key in ("welcome.example.dashboard", "welcome.example.subscriptions", "welcome.example.help")]
+def _examples(loc: str | None, role: Role) -> list[dict]:
+    keys = ["welcome.example.dashboard", "welcome.example.subscriptions"]
+    if role in (Role.MODIFY, Role.FINANCE, Role.ADMIN):
+        keys.append("welcome.example.change")
+    keys += ["welcome.example.ask", "welcome.example.case", "welcome.example.help"]
+    return [line("- " + text(loc, key), spacing="None") for key in keys]
 
 
 def welcome_card(person: Person) -> Card:
@@ -49,7 +58,7 @@ def welcome_card(person: Person) -> Card:
     body = [heading(text(loc, "welcome.title")), line(text(loc, "welcome.intro"))]
     body += _who(person)
     body.append(line(text(loc, "welcome.try"), weight="Bolder", spacing="Medium"))
-    body += _examples(loc)
+    body += _examples(loc, person.role)
     return card(body, _main_actions(person))
 
 
@@ -59,7 +68,7 @@ def help_card(person: Person, *, not_understood: bool = False) -> Card:
     if not_understood:
         body.insert(0, line(text(loc, "help.unknown")))
     body += _who(person)
-    body += _examples(loc)
+    body += _examples(loc, person.role)
     return card(body, _main_actions(person))
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -11,6 +11,9 @@ from cards.welcome import Person
 from services.clock import Clock
 from services.permissions import Permission
 from services.tenancy import Identity
+
+if TYPE_CHECKING:
+    from knowledge.answering import KnowledgeService
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Outcome:
     """What a flow answers. For a card button the first reply's card replaces the clicked card."""
 
     replies: list[Reply]
+    # For a card button: keep the clicked card as it is and post every reply as a new message.
+    keep_card: bool = False
     # After a confirmation: the receipt replaces the card for everyone, not only for the clicker.
     update_original: bool = False
 
@@ -79,6 +84,8 @@ class FlowContext:
     user_mri: str | None = None
     # Per-conversation memory of a flow in progress (botbuilder conversation state, saved after the turn).
     state: dict[str, Any] = field(default_factory=dict)
+    # The knowledge base built at start-up (None: not available).
+    knowledge: KnowledgeService | None = None
 
     def text(self, key: str, **values: object) -> str:
         return text(self.locale, key, **values)

@@ -4,12 +4,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dialogs import cases, changes, outages, subscriptions, welcome
+from dialogs import cases, changes, knowledge, outages, subscriptions, welcome
 from dialogs.base import BadActionData, FlowContext, Outcome, Reply, Verb
 from services import subscriptions as subscription_queries
 from services.permissions import Permission
 
-FLOWS = (welcome, subscriptions, changes, cases, outages)
+FLOWS = (welcome, subscriptions, changes, cases, outages, knowledge)
 
 
 def _collect() -> tuple[dict[str, Verb], dict[str, str]]:
@@ -66,6 +66,8 @@ async def handle_text(ctx: FlowContext, message: str) -> Outcome:
         matched = match_text(said, message) if match_text else None
         if matched:
             return await dispatch(ctx, *matched)
+    if knowledge.looks_like_question(message):
+        return await dispatch(ctx, "kb.ask", {"question": message, "typed": True})
     return await welcome.not_understood(ctx)
 
 

@@ -1,6 +1,7 @@
 """The turn handler: from a Teams activity to a flow and back. The only place dialogs meet botbuilder."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from typing import Any
@@ -15,6 +16,7 @@ from cards.text import text
 from dialogs import router
 from dialogs.base import FlowContext, IncomingFile, NoNotifier, Outcome, Reply
 from services.models import ConversationRef
+from services.ordering import LedgerOrders
 from services.providers import LedgerProvider
 from services.tenancy import Identity, NotRegistered, resolve_identity
 
@@ -63,6 +65,8 @@ class SeatdeskBot(Bot):
         self._db = db
         self.notifier = notifier or NoNotifier()
         self.provider = provider or LedgerProvider()
+        self.order_submitter = LedgerOrders()
+        self._background: set[asyncio.Task] = set()
         self._clock = clock
         self._conversation_state = conversation_state
         self._storage = storage
@@ -140,6 +144,7 @@ class SeatdeskBot(Bot):
             files=_files(turn_context.activity),
             state=state,
             knowledge=self._knowledge,
+            order_submitter=self.order_submitter,
             provider=self.provider,
             shared=(turn_context.activity.conversation.conversation_type or "personal") != "personal",
             user_mri=turn_context.activity.from_property.id if turn_context.activity.from_property else None,
@@ -184,6 +189,7 @@ class SeatdeskBot(Bot):
         else:
             outcome = await router.dispatch(ctx, "help", {})
         await self._send(turn_context, outcome.replies)
+        self._start_after_turn(ctx)
 
     async def _on_invoke(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -203,8 +209,29 @@ class SeatdeskBot(Bot):
             reply = self._unregistered(turn_context, identity)
             await self._answer_invoke(turn_context, 200, invoke_body(200, "application/vnd.microsoft.activity.message", reply.text))
             return
-        outcome = await router.dispatch(await self._context(turn_context, identity), verb, data or {})
+        ctx = await self._context(turn_context, identity)
+        outcome = await router.dispatch(ctx, verb, data or {})
         await self._answer_with(turn_context, outcome)
+        self._start_after_turn(ctx)
+
+    def _start_after_turn(self, ctx: FlowContext) -> None:
+        for work in ctx.after_turn:
+            task = asyncio.create_task(self._run_after_turn(work, ctx))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        ctx.after_turn.clear()
+
+    @staticmethod
+    async def _run_after_turn(work, ctx: FlowContext) -> None:
+        try:
+            await work(ctx)
+        except Exception:  # noqa: BLE001 - the worker retries what failed here
+            log.exception("background work after a turn failed")
+
+    async def idle(self) -> None:
+        """Wait for work started after turns (tests, and a clean shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     async def _answer_with(self, turn_context: TurnContext, outcome: Outcome) -> None:
         """The first card replaces the clicked one; any other reply is posted as a new message."""

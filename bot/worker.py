@@ -7,15 +7,42 @@ import logging
 from cards.text import text
 from dialogs.base import Notifier, Reply
 from services import scheduler
+from services import ordering
 from services.models import User
+from services.ordering import LedgerOrders
+
+
+async def _approval_reminders(db, clock, notifier: Notifier) -> int:
+    """Remind approvers of orders waiting too long; expire those past their time and say so."""
+    from cards.orders import approval_card
+
+    sent = 0
+    for item in await ordering.remind_and_expire(db, clock.now()):
+        async with db() as session:
+            requester = await session.get(User, item.requester_id)
+            views = await ordering.order_views(session, requester.customer_id, order_id=item.order_id, limit=1)
+        if item.expired:
+            if await notifier.send(item.requester_id, [Reply(text=text(requester.locale, "order.expired_notice", number=item.number))]):
+                sent += 1
+            for copy in item.card_activities:
+                await notifier.update(copy["user_id"], copy["activity_id"], Reply(card=approval_card(views[0], reason="", decided=True, locale=None)))
+        else:
+            for approver_id in item.approver_ids:
+                if await notifier.send(approver_id, [Reply(text=text(None, "approval.reminder", number=item.number, requester=requester.name))]):
+                    sent += 1
+    return sent
 
 log = logging.getLogger("seatdesk.worker")
 
 
-async def run_once(db, provider, clock, notifier: Notifier) -> int:
-    """One pass: apply what is due, then send the notices. Returns how many notices were sent."""
+async def run_once(db, provider, clock, notifier: Notifier, order_submitter=None) -> int:
+    """One pass: apply what is due, submit approved orders, remind or expire approvals, then send
+    the notices. Returns how many notices were sent."""
+    from dialogs.orders import provision
+
+    sent = await provision(db, order_submitter or LedgerOrders(), notifier, clock.now())
+    sent += await _approval_reminders(db, clock, notifier)
     notices = await scheduler.run_due(db, provider, clock.now())
-    sent = 0
     for notice in notices:
         async with db() as session:
             user = await session.get(User, notice.user_id)
@@ -26,8 +53,8 @@ async def run_once(db, provider, clock, notifier: Notifier) -> int:
 
 
 class Worker:
-    def __init__(self, db, provider, clock, notifier: Notifier, interval_seconds: float) -> None:
-        self._args = (db, provider, clock, notifier)
+    def __init__(self, db, provider, clock, notifier: Notifier, interval_seconds: float, order_submitter=None) -> None:
+        self._args = (db, provider, clock, notifier, order_submitter)
         self._interval = interval_seconds
         self._task: asyncio.Task | None = None
 

@@ -1,6 +1,7 @@
 """Every card Seatdesk can show, built from realistic data: the gallery and the renderer check use these."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -157,6 +158,41 @@ def change_examples() -> dict[str, Card]:
     }
 
 
+def order_examples() -> dict[str, Card]:
+    from cards import orders as o
+    from services.models import OrderStatus
+    from services.ordering import Cart, CartLine, OfferView, OrderLineView, OrderView, ProductView
+
+    monthly = OfferView(11, Term.P1M, BillingCycle.MONTHLY, Decimal("15.10"), "EUR", 1, 300)
+    annual_monthly = OfferView(12, Term.P1Y, BillingCycle.MONTHLY, Decimal("13.70"), "EUR", 1, 300)
+    annual = OfferView(13, Term.P1Y, BillingCycle.ANNUAL, Decimal("13.04"), "EUR", 1, 300)
+    visio = ProductView(5, "visio-p2", "Visio Plan 2", ("Visio",), "Visio", "Diagrams and flowcharts on the web and desktop.", None, None, (monthly, annual_monthly, annual))
+    pbi = ProductView(6, "pbi-pro", "Power BI Pro", ("PBI",), "Analytics", "Self-service analytics and sharing.", None, None, (OfferView(21, Term.P1M, BillingCycle.MONTHLY, Decimal("13.40"), "EUR", 1, 300),))
+    copilot = ProductView(7, "m365-copilot", "Microsoft 365 Copilot", ("Copilot",), "Copilot", "", 1, "Microsoft 365 E3", (OfferView(31, Term.P1Y, BillingCycle.ANNUAL, Decimal("28.10"), "EUR", 1, 300),))
+    cart = Cart((CartLine(1, 5, "Visio Plan 2", annual_monthly, 3, False), CartLine(2, 6, "Power BI Pro", pbi.offers[0], 5, False)))
+    order = OrderView(
+        41, "ORD-K7M2Q9PX", OrderStatus.AWAITING_APPROVAL, "Anna Müller", 3, NOW, Decimal("108.10"), "EUR",
+        (OrderLineView("Visio Plan 2", 3, Term.P1Y, BillingCycle.MONTHLY, Decimal("13.70")), OrderLineView("Power BI Pro", 5, Term.P1M, BillingCycle.MONTHLY, Decimal("13.40"))),
+        None, None, None, None, "Anna Müller", None,
+    )
+    approved = replace(order, status=OrderStatus.COMPLETED, approver="Stefan Hoffmann", decided_at=NOW + timedelta(minutes=12))
+    rejected = replace(order, status=OrderStatus.REJECTED, approver="Katrin Vogel", decided_at=NOW + timedelta(hours=2), comment="Please use the Visio seats we already have.")
+    return {
+        "catalog-search": o.catalog_card("Catalog: visio", [visio, pbi, copilot], owned={6}, locale=None),
+        "catalog-offers": o.offers_card(visio, locale=None),
+        "catalog-duplicate": o.duplicate_card(company="Fabrikam GmbH", name="Visio Plan 2", subscription_name="Visio Plan 2", subscription_id=4, seats=5, offer_id=12, quantity=3, locale=None),
+        "cart": o.cart_card(cart, locale=None, note="Added 3 × Visio Plan 2 to your cart."),
+        "cart-empty": o.cart_card(Cart(()), locale=None),
+        "checkout-annual": o.checkout_card(cart, op="example-op-6", name="Anna Müller", email="anna.mueller@fabrikam.de", approval_roles=["Finance", "Admin"], locale=None),
+        "order-awaiting-approval": o.order_placed_card(order, message="Your order is waiting for approval. I sent it to Katrin Vogel, Stefan Hoffmann; you'll hear from me as soon as someone decides.", locale=None),
+        "approval-request": o.approval_card(order, reason="Orders by the Modify role need approval.", decided=False, locale=None),
+        "approval-approved": o.approval_card(approved, reason="", decided=True, locale=None),
+        "approval-rejected": o.approval_card(rejected, reason="", decided=True, locale=None),
+        "orders-list": o.orders_card("My orders", [approved, rejected], page=1, has_more=False, verb="orders.list", locale=None),
+        "order-details": o.order_details_card(approved, show_prices=True, locale=None),
+    }
+
+
 def all_examples() -> dict[str, Card]:
     admin = Person(name="Katrin Vogel", company="Fabrikam GmbH", role=Role.ADMIN)
     viewer = Person(name="Jonas Weber", company="Fabrikam GmbH", role=Role.VIEW)
@@ -194,6 +230,7 @@ def all_examples() -> dict[str, Card]:
         "subscription-details-no-prices": subscription_details_card(views[3], show_prices=False),
         "subscription-details-trial": subscription_details_card(views[4], show_prices=True),
         **change_examples(),
+        **order_examples(),
         **case_examples(),
         **knowledge_examples(),
     }

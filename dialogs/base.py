@@ -84,6 +84,10 @@ class FlowContext:
     user_mri: str | None = None
     # Per-conversation memory of a flow in progress (botbuilder conversation state, saved after the turn).
     state: dict[str, Any] = field(default_factory=dict)
+    # Orders go out through this (the built-in ledger by default).
+    order_submitter: Any = None
+    # Work to start once the reply is on its way (e.g. provisioning an approved order).
+    after_turn: list[Callable[["FlowContext"], Awaitable[None]]] = field(default_factory=list)
     # The knowledge base built at start-up (None: not available).
     knowledge: KnowledgeService | None = None
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dialogs import cases, changes, knowledge, outages, subscriptions, welcome
+from dialogs import cases, changes, knowledge, orders, outages, subscriptions, welcome
 from dialogs.base import BadActionData, FlowContext, Outcome, Reply, Verb
 from services import subscriptions as subscription_queries
 from services.permissions import Permission
 
-FLOWS = (welcome, subscriptions, changes, cases, outages, knowledge)
+FLOWS = (welcome, subscriptions, changes, orders, cases, outages, knowledge)
 
 
 def _collect() -> tuple[dict[str, Verb], dict[str, str]]:

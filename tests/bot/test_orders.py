@@ -298,3 +298,26 @@ async def test_crash_between_approved_and_submitted_resumes_once(bot_client, con
     async with demo_db() as session:
         subs = (await session.execute(select(func.count(Subscription.id)).where(Subscription.provider_id.like(f"{order.number}-%")))).scalar_one()
     assert subs == 1
+
+
+async def test_a_failed_provisioning_is_reported_and_creates_nothing(bot_client, connector, demo_db, clock):
+    from services.ordering import LedgerOrders
+    from services.providers import ProviderError
+
+    class Refusing(LedgerOrders):
+        async def submit(self, session, order, *, now):
+            await super().submit(session, order, now=now)  # written, then rolled back with the refusal
+            raise ProviderError("the product is not available in your country.", "10002")
+
+    bot_client.server.app[RUNTIME].bot.order_submitter = Refusing()
+    teams = await _teams(bot_client, connector, demo_db)
+    await _add(teams, await _offers(teams, await _product_id(demo_db, "visio-p2")), offer_index=0, quantity=1)
+    _, data = await _checkout(teams)
+    await teams.click("checkout.confirm", data)
+    await bot_client.server.app[RUNTIME].bot.idle()
+    notices = " ".join(a.get("text") or "" for a in connector.take())
+    assert "could not be provisioned: the product is not available in your country." in notices
+    async with demo_db() as session:
+        order = (await session.execute(select(Order))).scalar_one()
+        created = (await session.execute(select(func.count(Subscription.id)).where(Subscription.provider_id.like(f"{order.number}-%")))).scalar_one()
+    assert order.status == OrderStatus.FAILED and created == 0

@@ -117,6 +117,7 @@ MESSAGES["en"].update(
         "cases.filter.active": "Active",
         "cases.filter.resolved": "Resolved",
         "cases.page": "{filter} · page {number} of {count} · {total} cases",
+        "cases.page_one": "{filter} · page {number} of {count} · 1 case",
         "cases.empty.active": "No active cases.",
         "cases.empty.resolved": "No resolved cases.",
         "cases.line": "{status} · updated {when}",
@@ -451,7 +452,8 @@ def case_list_card(page: CasePage, *, company: str, can_see_all: bool, locale: s
     if not page.lines:
         body.append(line(text(loc, "cases.empty.active" if page.active else "cases.empty.resolved")))
     else:
-        body.append(line(text(loc, "cases.page", filter=filter_name, number=page.number, count=page.count, total=page.total), subtle=True, spacing="None"))
+        key = "cases.page_one" if page.total == 1 else "cases.page"
+        body.append(line(text(loc, key, filter=filter_name, number=page.number, count=page.count, total=page.total), subtle=True, spacing="None"))
     for entry in page.lines:
         status = status_text(entry.status, loc)
         when = fmt.day(entry.updated_at, loc)

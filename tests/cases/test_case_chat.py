@@ -261,7 +261,7 @@ async def test_my_cases_pages_and_filters_and_admins_see_the_whole_company(bot_c
     resolved = next(b for b in buttons(card) if b["title"] == "Resolved cases")
     _, body = await viewer.click(resolved["verb"], resolved["data"])
     text = card_text(body["value"])
-    assert "Resolved · page 1 of 1 · 1 cases" in text and mine[0] in text
+    assert "Resolved · page 1 of 1 · 1 case" in text and mine[0] in text
 
     # A view user asking for company cases gets their own, with a sentence saying why.
     sent = await viewer.say("company cases")

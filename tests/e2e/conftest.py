@@ -62,6 +62,20 @@ def playground(seatdesk, identity, tmp_path_factory):
 
 
 @pytest.fixture
+async def chat(playground):
+    """The personal chat through the Playground's own API (`harness.PlaygroundChat`), open for one test."""
+    async with playground.chat() as conversation:
+        yield conversation
+        # Whatever the test did, the bot must have answered every activity without a server error.
+        failed = [
+            (e["activityName"], e.get("response"))
+            for e in conversation.exchanges
+            if e.get("to") == "User Application" and (e.get("response") or {}).get("statusCode", 200) >= 500
+        ]
+        assert not failed, f"the bot answered with a server error: {failed}"
+
+
+@pytest.fixture
 def require_browser():
     _require(browser=True)
 

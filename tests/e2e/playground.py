@@ -16,6 +16,12 @@ What was learned about the Playground 0.2.28 (undocumented; read from its bundle
 - `POST /_conversation/v1/invoke` forwards an `adaptiveCard/action` invoke and answers with the
   bot's invoke response body (without its `statusCode`); when that names a card, the Playground
   stores it in place of the clicked message's card.
+- When a button is pressed, the web UI sends `{"action": {"type", "title", "verb", "data"}}` where
+  `data` is the button's data plus the card's inputs that have a value, each as a string (an
+  Input.Number's "122"); empty inputs are left out, and so are all inputs for a button with
+  `associatedInputs: "none"`. `pressed()` builds the same.
+- A bot's update of a posted message (`update_activity`) shows in the log panel as a "message" from
+  the bot whose body `id` is that message's id.
 """
 from __future__ import annotations
 
@@ -44,7 +50,8 @@ from sqlalchemy import select
 
 from bot.cardcheck import CHROMIUM, SETUP_HINT
 from services import db as database
-from services.models import Customer
+from services.cases import merge_questions
+from services.models import CaseQuestion, Customer, Subscription, SupportCase
 from services.subscriptions import Overview, load_views, overview
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -337,6 +344,37 @@ class Playground:
             with self.transcript_path.open("a", encoding="utf-8") as transcript:
                 transcript.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
+    def transcript(self) -> list[dict[str, Any]]:
+        """The log-panel entries recorded so far (by `record`)."""
+        if not self.transcript_path.is_file():
+            return []
+        return [json.loads(line) for line in self.transcript_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def cards_sent(self) -> list[dict[str, Any]]:
+        """Every card the bot has sent so far, in order: in messages it posted and in invoke responses."""
+        found = []
+        for entry in self.transcript():
+            body = (entry.get("request") or {}).get("body") or {}
+            if entry.get("from") == "User Application" and entry.get("activityName") == "message":
+                found += [a["content"] for a in body.get("attachments") or [] if a.get("contentType") == CARD]
+            elif entry.get("to") == "User Application" and entry.get("activityName") == "invoke":
+                answer = (entry.get("response") or {}).get("body") or {}
+                if isinstance(answer, dict) and answer.get("type") == CARD:
+                    found.append(answer["value"])
+        return found
+
+    async def card_sent(self, title: str, *, after: int = 0, timeout: float = REPLY_TIMEOUT) -> dict[str, Any]:
+        """The first card titled `title` the bot sent from card number `after` on, once the log panel has shown it."""
+        deadline = _deadline(timeout)
+        while True:
+            cards = self.cards_sent()[after:]
+            found = next((c for c in cards if card_title(c) == title), None)
+            if found is not None:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the log panel shows no card titled {title!r} within {timeout:.0f} s; it shows {[card_title(c) for c in cards]}")
+            await asyncio.sleep(0.05)  # a poll interval: the transcript is a file written by the page's log feed
+
     def log_sections(self) -> list[tuple[str, str]]:
         """Its console, its own log, and every activity and answer it logged (exchanges.jsonl)."""
         sections = [(f"playground console ({self.process.log_path})", self.process.log_tail(4_000))]
@@ -626,6 +664,38 @@ async def subscription_names(database_url: str, customer: str) -> dict[int, str]
     return await _read(database_url, work)
 
 
+async def subscription_quantity(database_url: str, subscription_id: int) -> int:
+    """The seats of one subscription as the database holds them now."""
+
+    async def work(session):
+        return (await session.execute(select(Subscription.quantity).where(Subscription.id == subscription_id))).scalar_one()
+
+    return await _read(database_url, work)
+
+
+async def required_case_questions(database_url: str, customer: str) -> list[str]:
+    """The labels of the reseller's required case questions for `customer` (its own and everyone's)."""
+
+    async def work(session):
+        customer_id = await _customer_id(session, customer)
+        rows = (
+            await session.execute(select(CaseQuestion).where((CaseQuestion.customer_id.is_(None)) | (CaseQuestion.customer_id == customer_id)))
+        ).scalars().all()
+        return [q.label for q in merge_questions(list(rows), customer_id) if q.required]
+
+    return await _read(database_url, work)
+
+
+async def support_case(database_url: str, number: str) -> dict[str, Any] | None:
+    """A case as the database holds it: {title, status, answers}, or None."""
+
+    async def work(session):
+        row = (await session.execute(select(SupportCase).where(SupportCase.number == number))).scalar_one_or_none()
+        return None if row is None else {"title": row.title, "status": row.status.value, "answers": row.answers}
+
+    return await _read(database_url, work)
+
+
 # -- reading cards --------------------------------------------------------------------------
 
 
@@ -667,3 +737,27 @@ def card_figures(card: dict[str, Any]) -> dict[str, str]:
 
 def card_actions(card: dict[str, Any], *, verb: str | None = None) -> list[dict[str, Any]]:
     return [n for n in _walk(card) if n.get("type") == "Action.Execute" and (verb is None or n.get("verb") == verb)]
+
+
+def card_action(card: dict[str, Any], title: str) -> dict[str, Any]:
+    """The one Action.Execute button titled `title`."""
+    found = [a for a in card_actions(card) if a.get("title") == title]
+    assert len(found) == 1, f"{len(found)} buttons titled {title!r} on the card {card_title(card)!r}: {[a.get('title') for a in card_actions(card)]}"
+    return found[0]
+
+
+def card_inputs(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every input of the card by its id."""
+    return {n["id"]: n for n in _walk(card) if str(n.get("type", "")).startswith("Input.") and "id" in n}
+
+
+def pressed(card: dict[str, Any], action: dict[str, Any], values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`action` as the web UI sends it when pressed: its data plus the card's inputs that have a value
+    (as shown, then as filled in by `values`), unless the button sends no inputs. Like the UI, it
+    leaves empty inputs out and sends what was typed as text (an Input.Number's "122")."""
+    data = dict(action.get("data") or {})
+    if action.get("associatedInputs") != "none":
+        shown = {key: element["value"] for key, element in card_inputs(card).items() if element.get("value") not in (None, "")}
+        data.update({key: value for key, value in {**shown, **(values or {})}.items() if value not in (None, "")})
+    sent = {key: action[key] for key in ("type", "title", "verb") if key in action}
+    return {**sent, "data": data}

@@ -22,6 +22,7 @@ from cards.text import text
 from knowledge.answering import KnowledgeService
 from services import db as database
 from services.clock import Clock, SystemClock
+from services.language_model import tool_router
 from services.llm import chat_model
 
 log = logging.getLogger("seatdesk.app")
@@ -144,6 +145,18 @@ def create_app(
     conversation_state = ConversationState(storage)
     # Built once: articles are read and indexed here, never at question time.
     knowledge = KnowledgeService.load(settings.knowledge_dir, model=chat_model(settings.llm_config()))
+    # Partner Center and Graph when configured (docs/partner-center.md); the built-in ledger otherwise.
+    provider = graph = sync_job = None
+    pc_config = settings.partner_center_config()
+    if pc_config is not None:
+        from services.graph import GraphClient
+        from services.partnercenter import PartnerCenter, PartnerCenterProvider, SyncJob, TokenSource
+
+        tokens = TokenSource(pc_config.credentials, pc_config.authority_url)
+        partner_center = PartnerCenter.connect(pc_config, tokens)
+        provider = PartnerCenterProvider(partner_center)
+        graph = GraphClient.connect(pc_config, tokens)
+        sync_job = SyncJob(db, partner_center, clock, pc_config.sync_interval_seconds)
     bot = SeatdeskBot(
         db=db,
         clock=clock,
@@ -152,7 +165,11 @@ def create_app(
         conversation_state=conversation_state,
         page_size=settings.page_size,
         support_contact=settings.support_contact,
+        provider=provider,
+        graph=graph,
+        language_model=tool_router(settings.llm_config()) if settings.language_model else None,
     )
+    language_model = bot.language_model
     adapter = _make_adapter(settings)
     bot.notifier = ProactiveNotifier(adapter, db, settings.app_id)
     app = web.Application(client_max_size=MAX_BODY)
@@ -168,7 +185,15 @@ def create_app(
 
     async def _dispose(app: web.Application) -> None:
         await knowledge.close()
+        if language_model is not None:
+            await language_model.close()
         await engine.dispose()
 
     app.on_cleanup.append(_dispose)
+    if sync_job is not None and worker_interval:
+        # Runs with the worker (python -m bot serve), not in tests that build the app without one.
+        app.on_startup.append(sync_job.start)
+        app.on_cleanup.append(sync_job.stop)
+    if graph is not None:
+        app.on_cleanup.append(lambda app: graph.close())
     return app

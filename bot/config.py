@@ -4,8 +4,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.llm import LLMConfig
+
+if TYPE_CHECKING:
+    from services.partnercenter import PartnerCenterConfig
 
 
 class SettingsError(ValueError):
@@ -79,6 +83,21 @@ class Settings:
     azure_openai_api_version: str = field(default="2024-10-21", metadata={"env": "SEATDESK_AZURE_OPENAI_API_VERSION"})
     # Teams waits 15 s for the whole turn; the model call must end well before that.
     llm_timeout_seconds: float = field(default=6.0, metadata={"env": "SEATDESK_LLM_TIMEOUT_SECONDS", "range": (0.5, 12.0)})
+    # Typed messages routed by the model (tool calling), the offline parser as fallback; off: offline only.
+    language_model: bool = field(default=False, metadata={"env": "SEATDESK_LANGUAGE_MODEL"})
+    # Where subscriptions live: Seatdesk's own ledger, or Microsoft Partner Center (docs/partner-center.md).
+    provider: str = field(default="ledger", metadata={"env": "SEATDESK_PROVIDER"})
+    # Endpoints are settings so that sovereign clouds (and tests) can point elsewhere.
+    partner_center_url: str = field(default="https://api.partnercenter.microsoft.com", metadata={"env": "SEATDESK_PARTNER_CENTER_URL"})
+    graph_url: str = field(default="https://graph.microsoft.com", metadata={"env": "SEATDESK_GRAPH_URL"})
+    authority_url: str = field(default="https://login.microsoftonline.com", metadata={"env": "SEATDESK_AUTHORITY_URL"})
+    pc_tenant_id: str = field(default="", metadata={"env": "SEATDESK_PC_TENANT_ID"})
+    pc_client_id: str = field(default="", metadata={"env": "SEATDESK_PC_CLIENT_ID"})
+    pc_client_secret: str = field(default="", repr=False, metadata={"env": "SEATDESK_PC_CLIENT_SECRET", "secret": True})
+    pc_certificate_path: str = field(default="", metadata={"env": "SEATDESK_PC_CERTIFICATE_PATH"})
+    pc_certificate_thumbprint: str = field(default="", metadata={"env": "SEATDESK_PC_CERTIFICATE_THUMBPRINT"})
+    pc_country: str = field(default="DE", metadata={"env": "SEATDESK_PC_COUNTRY"})
+    sync_interval_seconds: int = field(default=900, metadata={"env": "SEATDESK_SYNC_INTERVAL_SECONDS", "range": (60, 86400)})
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> "Settings":
@@ -120,11 +139,55 @@ class Settings:
         for name, url in (("SEATDESK_OPENAI_BASE_URL", self.openai_base_url), ("SEATDESK_AZURE_OPENAI_ENDPOINT", self.azure_openai_endpoint)):
             if url and not url.startswith(("https://", "http://")):
                 raise SettingsError(f"{name} must be an http(s) URL (got {url!r})")
+        self._validate_partner_center()
         if self.azure_openai_endpoint:
             if not self.azure_openai_deployment:
                 raise SettingsError("SEATDESK_AZURE_OPENAI_DEPLOYMENT is required when SEATDESK_AZURE_OPENAI_ENDPOINT is set")
             if self.openai_base_url:
                 raise SettingsError("set either SEATDESK_OPENAI_BASE_URL (OpenAI) or SEATDESK_AZURE_OPENAI_ENDPOINT (Azure OpenAI), not both")
+
+    def _validate_partner_center(self) -> None:
+        if self.provider not in {"ledger", "partnercenter"}:
+            raise SettingsError(f"SEATDESK_PROVIDER must be ledger or partnercenter (got {self.provider!r})")
+        for name, url in (
+            ("SEATDESK_PARTNER_CENTER_URL", self.partner_center_url),
+            ("SEATDESK_GRAPH_URL", self.graph_url),
+            ("SEATDESK_AUTHORITY_URL", self.authority_url),
+        ):
+            # msal refuses an http authority; Partner Center and Graph carry bearer tokens.
+            if not url.startswith("https://"):
+                raise SettingsError(f"{name} must be an https URL (got {url!r})")
+        if len(self.pc_country) != 2 or not self.pc_country.isalpha():
+            raise SettingsError(f"SEATDESK_PC_COUNTRY must be a two-letter country code (got {self.pc_country!r})")
+        if self.provider != "partnercenter":
+            return
+        if not self.pc_tenant_id or not self.pc_client_id:
+            raise SettingsError("SEATDESK_PC_TENANT_ID and SEATDESK_PC_CLIENT_ID are required when SEATDESK_PROVIDER is partnercenter")
+        if not self.pc_client_secret and not self.pc_certificate_path:
+            raise SettingsError("set SEATDESK_PC_CLIENT_SECRET or SEATDESK_PC_CERTIFICATE_PATH (with SEATDESK_PC_CERTIFICATE_THUMBPRINT) for Partner Center")
+        if self.pc_certificate_path and not self.pc_certificate_thumbprint:
+            raise SettingsError("SEATDESK_PC_CERTIFICATE_THUMBPRINT is required with SEATDESK_PC_CERTIFICATE_PATH")
+
+    def partner_center_config(self) -> "PartnerCenterConfig | None":
+        """The Partner Center connection, or None when the built-in ledger is the provider."""
+        if self.provider != "partnercenter":
+            return None
+        from services.partnercenter import Credentials, PartnerCenterConfig
+
+        return PartnerCenterConfig(
+            credentials=Credentials(
+                tenant_id=self.pc_tenant_id,
+                client_id=self.pc_client_id,
+                client_secret=self.pc_client_secret,
+                certificate_path=self.pc_certificate_path,
+                certificate_thumbprint=self.pc_certificate_thumbprint,
+            ),
+            partner_center_url=self.partner_center_url.rstrip("/"),
+            graph_url=self.graph_url.rstrip("/"),
+            authority_url=self.authority_url.rstrip("/"),
+            country=self.pc_country.upper(),
+            sync_interval_seconds=self.sync_interval_seconds,
+        )
 
     def llm_config(self) -> LLMConfig | None:
         """The model that writes knowledge answers, or None: answers stay offline (no key set)."""

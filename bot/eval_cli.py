@@ -103,6 +103,8 @@ def evaluate_knowledge(dirs: list[Path], model: ChatModel | None) -> dict:
 
 
 def cmd_eval(settings, args) -> int:
+    if args.what == "language":
+        return cmd_eval_language(settings, args)
     dirs = knowledge_dirs(settings.knowledge_dir or None)
     model = None if args.offline else chat_model(settings.llm_config())
     result = evaluate_knowledge(dirs, model)
@@ -117,12 +119,32 @@ def cmd_eval(settings, args) -> int:
     return 0
 
 
+def cmd_eval_language(settings, args) -> int:
+    """`eval language`: the typed-message router on services/language_devset.yaml (bot/eval_language.py)."""
+    from bot.eval_language import evaluate_language, format_report
+    from services.language_model import tool_router
+
+    router = None if args.offline else tool_router(settings.llm_config())
+    result = evaluate_language(router)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    print(format_report(result["offline"]))
+    if "with_model" in result:
+        print(format_report(result["with_model"], title=f"with model {result['with_model']['model']}"))
+    else:
+        print("with a model: not measured (no SEATDESK_OPENAI_API_KEY / OPENAI_API_KEY set)" if not args.offline else "with a model: skipped (--offline)")
+    return 0
+
+
 def register(subparsers) -> None:
     """Adds `eval knowledge [--json] [--offline]` to `python -m bot`."""
     p = subparsers.add_parser(
-        "eval", help="measure the knowledge base: recall@1/@3, correct \"I don't know\", latency; with the model when a key is set"
+        "eval",
+        help="measure the knowledge base (recall, \"I don't know\", latency) or the language router (intent and slot "
+        "accuracy, asking back, latency); with the model when a key is set",
     )
-    p.add_argument("what", choices=["knowledge"], help="what to measure")
+    p.add_argument("what", choices=["knowledge", "language"], help="what to measure")
     p.add_argument("--json", action="store_true", help="print JSON instead of a report")
     p.add_argument("--offline", action="store_true", help="measure the offline answers only, even if a model is configured")
     p.set_defaults(run=cmd_eval)

@@ -15,7 +15,7 @@ from bot.storage import SqlStorage
 from cards.text import text
 from dialogs import router
 from dialogs.base import FlowContext, IncomingFile, NoNotifier, Outcome, Reply
-from services.models import ConversationRef
+from services.models import ConversationRef, User
 from services.ordering import LedgerOrders
 from services.providers import LedgerProvider
 from services.tenancy import Identity, NotRegistered, resolve_identity
@@ -60,7 +60,9 @@ def invoke_body(status: int, kind: str, value: Any) -> dict:
 
 
 class SeatdeskBot(Bot):
-    def __init__(self, *, db, clock, storage: SqlStorage, conversation_state: ConversationState, page_size: int, support_contact: str, notifier=None, provider=None, knowledge=None) -> None:
+    def __init__(self, *, db, clock, storage: SqlStorage, conversation_state: ConversationState, page_size: int, support_contact: str, notifier=None, provider=None, knowledge=None, graph=None, language_model=None) -> None:
+        self.language_model = language_model
+        self.graph = graph
         self._knowledge = knowledge
         self._db = db
         self.notifier = notifier or NoNotifier()
@@ -128,6 +130,10 @@ class SeatdeskBot(Bot):
                 existing.reference = reference
                 existing.service_url = activity.service_url or ""
                 existing.updated_at = now
+            if activity.locale and activity.locale != identity.locale:
+                # Proactive messages (approvals, notices) follow the language of the person's Teams client.
+                user = await session.get(User, identity.user_id)
+                user.locale = activity.locale[:16]
 
     async def _context(self, turn_context: TurnContext, identity: Identity) -> FlowContext:
         state = await self._flow_state.get(turn_context, dict)
@@ -144,10 +150,12 @@ class SeatdeskBot(Bot):
             files=_files(turn_context.activity),
             state=state,
             knowledge=self._knowledge,
+            graph=self.graph,
             order_submitter=self.order_submitter,
             provider=self.provider,
             shared=(turn_context.activity.conversation.conversation_type or "personal") != "personal",
             user_mri=turn_context.activity.from_property.id if turn_context.activity.from_property else None,
+            language_model=self.language_model,
         )
 
     def _unregistered(self, turn_context: TurnContext, why: NotRegistered) -> Reply:

@@ -110,11 +110,34 @@ MESSAGES: dict[str, dict[str, str]] = {
         "role.modify": "Modify",
         "role.finance": "Finance",
         "role.admin": "Admin",
+        # complete "you can …" on the welcome card
+        "role.summary.view": "see subscriptions, orders and your own cases, ask questions and open cases",
+        "role.summary.modify": "do everything View can, and change seat quantities, order and manage the cart",
+        "role.summary.finance": "do everything Modify can, and see prices, costs and invoices and approve orders",
+        "role.summary.admin": "do everything: also switch auto-renew, cancel, approve orders, manage users and see all company cases",
         # errors
         "error.apology": "Sorry, something went wrong on my side. If it happens again, please tell {contact} and quote reference {ref}.",
         "error.conflict": "This conversation was changed somewhere else at the same moment, so I stopped to be safe. Please try again.",
         "error.bad_action": "That button's data was not valid, so nothing was done. Please use a fresh card (type \"dashboard\").",
         "error.stale_customer": "That card belongs to another company, so I can't act on it.",
+        # typed requests (dialogs/router.py)
+        "lang.for_person": "For {name}:",
+        "lang.cancelled": "OK, I stopped there. Nothing was changed.",
+        "lang.nothing_to_cancel": "There's nothing in progress to cancel. Type \"help\" to see what I can do.",
+        "lang.restarted": "Let's start over. Nothing was changed. Here is what I can do:",
+        "lang.dropped": "I dropped {what}; nothing was changed there.",
+        "lang.dropped.seats": "the seat change for {name}",
+        "lang.dropped.request": "the request in progress",
+        "lang.refuse": "Sorry, I can't do that. I only prepare what you ask for, and every change waits for someone allowed to confirm it on its card.",
+        "lang.approve_on_card": "Approvals are given on the approval card by someone whose role allows it, never from a message. Please open the approval card, or ask an approver.",
+        "lang.nothing_to_correct": "There's no change waiting for confirmation to correct. Tell me what to change, for example \"add 5 seats to Visio\".",
+        "lang.not_yet.orders": "Ordering isn't available in Seatdesk yet, so I can't show orders. Please ask your IT partner.",
+        "lang.not_yet.cart": "Ordering isn't available in Seatdesk yet, so there is no cart. Please ask your IT partner.",
+        "lang.not_yet.catalog": "Ordering from the catalog isn't available in Seatdesk yet. Please ask your IT partner.",
+        "lang.in_catalog": "{product} is in your catalog, so you can order it.",
+        "lang.action.catalog": "Browse the catalog",
+        "lang.ask.quantity": "How many seats should {name} have? It has {quantity} now. You can also say \"5 more\" or \"2 fewer\".",
+        "lang.ask.quantity_again": "Please give a number of seats, like 25, \"5 more\" or \"2 fewer\", or say \"cancel\".",
     },
 }
 
@@ -123,3 +146,7 @@ def text(locale: str | None, key: str, **values: object) -> str:
     language = (locale or "en").split("-")[0].lower()
     template = MESSAGES.get(language, MESSAGES["en"]).get(key) or MESSAGES["en"][key]
     return template.format(**values) if values else template
+
+
+# German sentences of every flow, registered after the flows' English blocks are loaded.
+import cards.text_de  # noqa: E402,F401

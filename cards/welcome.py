@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from cards.common import Card, card, execute, heading, line
 from cards.text import text
 from services.models import Role
-from services.permissions import ROLE_SUMMARY
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ def _who(person: Person) -> list[dict]:
             blocks.append(line(text(loc, "welcome.acting_for", customer=person.acting_for), weight="Bolder"))
         return blocks
     role = text(loc, "role." + person.role.value)
-    return [line(text(loc, "welcome.you_are", name=person.name, company=person.company, role=role, summary=ROLE_SUMMARY[person.role]))]
+    return [line(text(loc, "welcome.you_are", name=person.name, company=person.company, role=role, summary=text(loc, "role.summary." + person.role.value)))]
 
 
 def _examples(loc: str | None, role: Role) -> list[dict]:

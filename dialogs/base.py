@@ -88,8 +88,12 @@ class FlowContext:
     order_submitter: Any = None
     # Work to start once the reply is on its way (e.g. provisioning an approved order).
     after_turn: list[Callable[["FlowContext"], Awaitable[None]]] = field(default_factory=list)
+    # Microsoft Graph in the customer's tenant (services.graph.LicencePort); None: not connected.
+    graph: Any = None
     # The knowledge base built at start-up (None: not available).
     knowledge: KnowledgeService | None = None
+    # Routes typed text with a chat model (services/language_model.py); None: the offline parser only.
+    language_model: Any = None
 
     def text(self, key: str, **values: object) -> str:
         return text(self.locale, key, **values)

@@ -15,6 +15,8 @@ from dialogs.base import BadActionData, FlowContext, Outcome, Reply, Verb, int_f
 from services import ordering
 from services.audit import Actor
 from services.changes import parse_quantity
+from sqlalchemy import select
+
 from services.models import Customer, OrderStatus, User
 from services.permissions import Permission
 from services.subscription_changes import new_op
@@ -206,6 +208,9 @@ async def checkout_confirm(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
     elif result.status == OrderStatus.AWAITING_APPROVAL:
         names = await _send_approval_cards(ctx, order, result.approvers)
         message = ctx.text("order.awaiting", approvers=", ".join(names)) if names else ctx.text("order.awaiting_nobody")
+        if ctx.reply_to_id:
+            # The checkout card becomes the requester's order card: it shows the decision later.
+            await ordering.remember_card(ctx.db, order.id, ctx.identity.user_id, ctx.reply_to_id, requester=True)
     else:
         message = ctx.text("order.ordered")
         ctx.after_turn.append(provision_now)
@@ -264,12 +269,20 @@ async def approval_decide(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
     decided = cards.approval_card(order, reason="", decided=True, locale=ctx.locale)
     if not result.first:
         return Outcome([Reply(card=decided, text=ctx.text("approval.already", state=""))])
-    for copy in result.card_activities:
-        if copy.get("user_id") != ctx.identity.user_id:
-            await ctx.notifier.update(copy["user_id"], copy["activity_id"], Reply(card=decided))
     async with ctx.db() as session:
         requester = await session.get(User, result.requester_id)
+        locales = {u.id: u.locale for u in (await session.execute(select(User).where(User.customer_id == ctx.identity.customer_id))).scalars()}
     loc = requester.locale if requester else None
+    for copy in result.card_activities:
+        if copy.get("user_id") == ctx.identity.user_id:
+            continue  # the clicker's copy is replaced by the invoke response
+        copy_locale = locales.get(copy["user_id"])
+        if copy.get("requester"):
+            message = text(copy_locale, "order.approved_notice" if decision == "approve" else "order.rejected_notice", number=order.number, by=result.by, comment=result.comment or "")
+            card = cards.order_placed_card(order, message=message, locale=copy_locale)
+        else:
+            card = cards.approval_card(order, reason="", decided=True, locale=copy_locale)
+        await ctx.notifier.update(copy["user_id"], copy["activity_id"], Reply(card=card))
     if decision == "approve":
         await ctx.notifier.send(result.requester_id, [Reply(text=text(loc, "order.approved_notice", number=result.number, by=result.by))])
         ctx.after_turn.append(provision_now)

@@ -210,6 +210,9 @@ class Product(Base):
     provider_product_id: Mapped[str | None] = mapped_column(String(64))
     provider_sku_id: Mapped[str | None] = mapped_column(String(64))
     addon_of_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    # How Microsoft Graph names this SKU in a customer's tenant (subscribedSkus), for assigned seats.
+    graph_sku_id: Mapped[str | None] = mapped_column(String(64))
+    sku_part_number: Mapped[str | None] = mapped_column(String(64))
     offers: Mapped[list["Offer"]] = relationship(back_populates="product", lazy="raise", order_by="Offer.id")
 
 
@@ -293,6 +296,8 @@ class Subscription(Base):
     seat_add_window_until: Mapped[datetime | None]
     quantity_before_add: Mapped[int | None] = mapped_column(Integer)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
+    # The provider's e-tag of the resource last mirrored here (Partner Center's attributes.etag).
+    provider_etag: Mapped[str | None] = mapped_column(String(128))
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime]
     offer: Mapped[Offer] = relationship(lazy="joined")

@@ -494,10 +494,11 @@ async def decide(db, *, customer_id: int, user: User, order_id: int, approve: bo
         return Decided(order.id, order.number, status, user.name, now, (comment or "").strip() or None, order.requester_id, tuple(request.card_activities or ()), first=True)
 
 
-async def remember_card(db, order_id: int, user_id: int, activity_id: str) -> None:
+async def remember_card(db, order_id: int, user_id: int, activity_id: str, *, requester: bool = False) -> None:
+    """Keep where a copy of the order's card was posted, so every copy can show the decision."""
     async with db() as session, session.begin():
         request = (await session.execute(select(ApprovalRequest).where(ApprovalRequest.order_id == order_id))).scalar_one()
-        request.card_activities = [*request.card_activities, {"user_id": user_id, "activity_id": activity_id}]
+        request.card_activities = [*request.card_activities, {"user_id": user_id, "activity_id": activity_id, "requester": requester}]
 
 
 # -- the outbox: submitting approved orders ------------------------------------------------------

@@ -50,14 +50,6 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: _ADMIN,
 }
 
-# Completes "you can …" on the welcome card.
-ROLE_SUMMARY: dict[Role, str] = {
-    Role.VIEW: "see subscriptions, orders and your own cases, ask questions and open cases",
-    Role.MODIFY: "do everything View can, and change seat quantities, order and manage the cart",
-    Role.FINANCE: "do everything Modify can, and see prices, costs and invoices and approve orders",
-    Role.ADMIN: "do everything: also switch auto-renew, cancel, approve orders, manage users and see all company cases",
-}
-
 
 def can(role: Role, permission: Permission) -> bool:
     return permission in ROLE_PERMISSIONS[role]

@@ -61,6 +61,29 @@ def playground(seatdesk, identity, tmp_path_factory):
     simulator.process.stop()
 
 
+@pytest.fixture(scope="module")
+def requester(seatdesk, identity):
+    """A Modify user of `identity`'s customer (the demo's Anna Müller at Fabrikam): her orders need approval."""
+    try:
+        return harness.choose_colleague(seatdesk.users(), identity, "modify")
+    except harness.HarnessError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def requester_playground(seatdesk, requester, tmp_path_factory):
+    """A second Agents Playground for `seatdesk` with `requester` as its current user: her own Teams
+    client (own port, own personal chat), while `playground` stays the admin's."""
+    _require()
+    config = harness.playground_config(requester, personal_chat_id=f"seatdesk-personal-chat-{requester.user['aad_object_id'][:8]}")
+    try:
+        simulator = harness.start_playground(tmp_path_factory.mktemp("playground-requester"), seatdesk.endpoint, config)
+    except harness.HarnessError as error:
+        pytest.fail(str(error), pytrace=False)
+    yield simulator
+    simulator.process.stop()
+
+
 @pytest.fixture
 async def chat(playground):
     """The personal chat through the Playground's own API (`harness.PlaygroundChat`), open for one test."""
@@ -85,7 +108,7 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if report.failed:
         funcargs = getattr(item, "funcargs", {})
-        for name in ("seatdesk", "playground"):
+        for name in ("seatdesk", "playground", "requester_playground"):
             running = funcargs.get(name)
             if running is not None:
                 report.sections.extend(running.log_sections())

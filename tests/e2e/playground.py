@@ -22,6 +22,14 @@ What was learned about the Playground 0.2.28 (undocumented; read from its bundle
   `associatedInputs: "none"`. `pressed()` builds the same.
 - A bot's update of a posted message (`update_activity`) shows in the log panel as a "message" from
   the bot whose body `id` is that message's id.
+- There is no way to switch the current user: no `/_internal` route changes it (only config, configAuth,
+  configDebugOptions, customActivities, testConfig exist) and the UI has no user picker. A message's or
+  invoke's `from.id` must be a member of the conversation: in the personal chat only `currentUser`
+  (anyone else gets 400 UserNotFound), in the group chat any of the configured `users`. So two people
+  each with their own 1:1 chat (a requester and an approver) are two Playgrounds, each with its own
+  config, port and personal chat id, against the same bot (`requester_playground` in conftest.py).
+- A bot's proactive message (`continue_conversation` to the stored reference) reaches that person's
+  Playground as an ordinary `createMessage` frame, and its web UI shows it at once.
 """
 from __future__ import annotations
 
@@ -51,7 +59,7 @@ from sqlalchemy import select
 from bot.cardcheck import CHROMIUM, SETUP_HINT
 from services import db as database
 from services.cases import merge_questions
-from services.models import CaseQuestion, Customer, Subscription, SupportCase
+from services.models import ApprovalRequest, CaseQuestion, Customer, Offer, Order, Product, Subscription, SupportCase, User
 from services.subscriptions import Overview, load_views, overview
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -277,6 +285,20 @@ def choose_identity(users: list[dict[str, Any]], customers: tuple[str, ...] = CU
     raise HarnessError(f"the demo data has no active admin at {' or '.join(customers)}: {json.dumps(users, indent=1)[:2000]}")
 
 
+def choose_colleague(users: list[dict[str, Any]], identity: Identity, role: str) -> Identity:
+    """An active person with `role` at `identity`'s customer (someone else), with their colleagues."""
+    found = [
+        u for u in users
+        if u["tenant_id"] == identity.tenant_id and u["role"] == role and not u["partner_staff"]
+        and u.get("status", "active") == "active" and u["aad_object_id"] != identity.user["aad_object_id"]
+    ]
+    if not found:
+        raise HarnessError(f"the demo data has no active {role} user at {identity.customer}: {json.dumps(users, indent=1)[:2000]}")
+    person = found[0]
+    colleagues = tuple(u for u in users if u["tenant_id"] == identity.tenant_id and u["aad_object_id"] != person["aad_object_id"])
+    return Identity(identity.customer, identity.tenant_id, person, colleagues)
+
+
 def _playground_user(user: dict[str, Any]) -> dict[str, str]:
     given, _, surname = user["name"].partition(" ")
     return {
@@ -304,8 +326,12 @@ def _stand_in(number: int, email_domain: str) -> dict[str, str]:
     }
 
 
-def playground_config(identity: Identity, template: Path = CONFIG_TEMPLATE) -> dict[str, Any]:
+def playground_config(identity: Identity, template: Path = CONFIG_TEMPLATE, *, personal_chat_id: str | None = None) -> dict[str, Any]:
+    """The mock tenant with `identity` as the current user. A second Playground for another person (their
+    own Teams client) gets its own `personal_chat_id`: in Teams every person's chat with the bot has its own id."""
     config = yaml.safe_load(template.read_text(encoding="utf-8"))
+    if personal_chat_id is not None:
+        config["personalChat"] = {**config["personalChat"], "id": personal_chat_id}
     domain = identity.user["email"].rpartition("@")[2] or "example.com"
     users = [_playground_user(u) for u in identity.colleagues[:PLAYGROUND_USERS]]
     users += [_stand_in(n, domain) for n in range(1, PLAYGROUND_USERS - len(users) + 1)]
@@ -692,6 +718,52 @@ async def support_case(database_url: str, number: str) -> dict[str, Any] | None:
     async def work(session):
         row = (await session.execute(select(SupportCase).where(SupportCase.number == number))).scalar_one_or_none()
         return None if row is None else {"title": row.title, "status": row.status.value, "answers": row.answers}
+
+    return await _read(database_url, work)
+
+
+async def order_record(database_url: str, number: str) -> dict[str, Any] | None:
+    """An order as the database holds it: {status, requester, approval, decided_by, lines: [{product, quantity,
+    term, billing, offer_id, subscription: {id, offer_id, quantity, status, is_trial, provider_id} or None}]}, or None."""
+
+    async def work(session):
+        order = (await session.execute(select(Order).where(Order.number == number))).scalar_one_or_none()
+        if order is None:
+            return None
+        approval = (await session.execute(select(ApprovalRequest).where(ApprovalRequest.order_id == order.id))).scalar_one_or_none()
+        decided_by = await session.get(User, approval.decided_by_id) if approval and approval.decided_by_id else None
+        lines = []
+        for line in order.lines:
+            product = (await session.execute(select(Product.name).join(Offer, Offer.product_id == Product.id).where(Offer.id == line.offer_id))).scalar_one()
+            sub = await session.get(Subscription, line.subscription_id) if line.subscription_id else None
+            lines.append({
+                "product": product, "quantity": line.quantity, "term": line.term.value, "billing": line.billing.value, "offer_id": line.offer_id,
+                "subscription": None if sub is None else {
+                    "id": sub.id, "offer_id": sub.offer_id, "quantity": sub.quantity, "status": sub.status.value, "is_trial": sub.is_trial, "provider_id": sub.provider_id,
+                },
+            })
+        return {
+            "status": order.status.value,
+            "requester": (await session.get(User, order.requester_id)).name,
+            "approval": approval.status.value if approval else None,
+            "decided_by": decided_by.name if decided_by else None,
+            "lines": lines,
+        }
+
+    return await _read(database_url, work)
+
+
+async def product_subscriptions(database_url: str, customer: str, product: str) -> list[dict[str, Any]]:
+    """Every subscription of `customer` to `product` (by name): [{id, quantity, status, is_trial, provider_id}]."""
+
+    async def work(session):
+        rows = (
+            await session.execute(
+                select(Subscription).join(Offer, Subscription.offer_id == Offer.id).join(Product, Offer.product_id == Product.id)
+                .where(Subscription.customer_id == await _customer_id(session, customer), Product.name == product)
+            )
+        ).scalars().all()
+        return [{"id": s.id, "quantity": s.quantity, "status": s.status.value, "is_trial": s.is_trial, "provider_id": s.provider_id} for s in rows]
 
     return await _read(database_url, work)
 

@@ -146,7 +146,7 @@ def create_app(
     # Built once: articles are read and indexed here, never at question time.
     knowledge = KnowledgeService.load(settings.knowledge_dir, model=chat_model(settings.llm_config()))
     # Partner Center and Graph when configured (docs/partner-center.md); the built-in ledger otherwise.
-    provider = graph = sync_job = None
+    provider = graph = sync_job = order_submitter = None
     pc_config = settings.partner_center_config()
     if pc_config is not None:
         from services.graph import GraphClient
@@ -157,6 +157,10 @@ def create_app(
         provider = PartnerCenterProvider(partner_center)
         graph = GraphClient.connect(pc_config, tokens)
         sync_job = SyncJob(db, partner_center, clock, pc_config.sync_interval_seconds)
+        from services.order_backend import PartnerCenterOrderBackend
+        from services.ordering import BackendOrders
+
+        order_submitter = BackendOrders(PartnerCenterOrderBackend(partner_center, db))
     bot = SeatdeskBot(
         db=db,
         clock=clock,
@@ -170,6 +174,8 @@ def create_app(
         language_model=tool_router(settings.llm_config()) if settings.language_model else None,
     )
     language_model = bot.language_model
+    if order_submitter is not None:
+        bot.order_submitter = order_submitter
     adapter = _make_adapter(settings)
     bot.notifier = ProactiveNotifier(adapter, db, settings.app_id)
     app = web.Application(client_max_size=MAX_BODY)
@@ -179,7 +185,7 @@ def create_app(
     add_helpdesk_routes(app)
 
     if worker_interval:
-        worker = Worker(db, bot.provider, clock, bot.notifier, worker_interval)
+        worker = Worker(db, bot.provider, clock, bot.notifier, worker_interval, bot.order_submitter)
         app.on_startup.append(worker.start)
         app.on_cleanup.append(worker.stop)
 

@@ -238,7 +238,7 @@ async def provision_now(ctx: FlowContext) -> None:
 
 
 async def provision(db, submitter, notifier, now) -> int:
-    done = await ordering.drain_outbox(db, submitter, now)
+    done = await ordering.drain_outbox(db, submitter, now) + await ordering.poll_submitted(db, submitter, now)
     for item in done:
         async with db() as session:
             requester = await session.get(User, item.requester_id)

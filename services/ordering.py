@@ -506,10 +506,34 @@ async def remember_card(db, order_id: int, user_id: int, activity_id: str, *, re
 class Submitted:
     provider_order_id: str
     subscription_ids: tuple[int, ...]
+    # The provider accepted the order but provisions it later (Partner Center): polled by the worker.
+    pending: bool = False
 
 
 class OrderSubmitter(Protocol):
     async def submit(self, session: AsyncSession, order: Order, *, now: datetime) -> Submitted: ...
+
+
+class BackendOrders:
+    """Orders placed through a provider's ordering backend (services.order_backend: Partner Center's
+    cart and checkout), with the order's idempotency key as the request id; polled until provisioned."""
+
+    def __init__(self, backend) -> None:
+        self._backend = backend
+
+    async def submit(self, session: AsyncSession, order: Order, *, now: datetime) -> Submitted:
+        from services.order_backend import OrderLineRequest
+        from services.providers import ProviderError
+
+        customer = await session.get(Customer, order.customer_id)
+        result = await self._backend.submit([OrderLineRequest(l.offer_id, l.quantity) for l in order.lines], customer, order.idempotency_key)
+        if not result.ok:
+            message = " ".join(e.message for e in result.errors) or "The provider did not accept the order."
+            raise ProviderError(message, result.errors[0].code if result.errors else "order_refused")
+        return Submitted(result.provider_order_id, (), pending=True)
+
+    async def status(self, order: Order, customer: Customer):
+        return await self._backend.status(order.provider_order_id, customer)
 
 
 class LedgerOrders:
@@ -571,8 +595,10 @@ async def _submit(db, submitter, order_id: int, now: datetime) -> Provisioned | 
             order = await session.get(Order, order_id)
             await session.refresh(order, ["lines"])
             submitted = await submitter.submit(session, order, now=now)
-            order.status = OrderStatus.COMPLETED
             order.provider_order_id = submitted.provider_order_id
+            if submitted.pending:
+                return None  # stays "submitted" until poll_submitted sees it provisioned
+            order.status = OrderStatus.COMPLETED
             approval = (await session.execute(select(ApprovalRequest).where(ApprovalRequest.order_id == order.id))).scalar_one_or_none()
             audit.record(
                 session, at=now, actor=audit.SEATDESK, customer_id=order.customer_id, action="provisioned", target_type="order", target_id=order.id,
@@ -592,6 +618,41 @@ async def _submit(db, submitter, order_id: int, now: datetime) -> Provisioned | 
                 reference=order.number,
             )
             return Provisioned(order.id, order.number, order.requester_id, approval.decided_by_id if approval else None, False, error.message)
+
+
+async def poll_submitted(db, submitter, now: datetime) -> list[Provisioned]:
+    """Ask the provider about submitted orders; completed or failed ones are closed and reported."""
+    from services.order_backend import OrderState
+
+    if not hasattr(submitter, "status"):
+        return []
+    async with db() as session:
+        ids = list((await session.execute(select(Order.id).where(Order.status == OrderStatus.SUBMITTED, Order.provider_order_id.is_not(None)))).scalars())
+    done: list[Provisioned] = []
+    for order_id in ids:
+        async with db() as session:
+            order = await session.get(Order, order_id)
+            customer = await session.get(Customer, order.customer_id)
+        state = await submitter.status(order, customer)
+        if state.status == OrderState.PENDING:
+            continue
+        ok = state.status == OrderState.COMPLETED
+        async with db() as session, session.begin():
+            claimed = await session.execute(
+                update(Order).where(Order.id == order_id, Order.status == OrderStatus.SUBMITTED)
+                .values(status=OrderStatus.COMPLETED if ok else OrderStatus.FAILED, failure_reason=None if ok else state.message, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:
+                continue
+            approval = (await session.execute(select(ApprovalRequest).where(ApprovalRequest.order_id == order_id))).scalar_one_or_none()
+            audit.record(
+                session, at=now, actor=audit.SEATDESK, customer_id=order.customer_id, action="provisioned" if ok else "provisioning_failed",
+                target_type="order", target_id=order_id, summary=f"Order {order.number} " + ("provisioned" if ok else f"failed: {state.message}"),
+                source="worker", outcome="applied" if ok else "refused", reference=order.number,
+            )
+        done.append(Provisioned(order_id, order.number, order.requester_id, approval.decided_by_id if approval else None, ok, None if ok else state.message))
+    return done
 
 
 @dataclass(frozen=True)

@@ -321,3 +321,41 @@ async def test_a_failed_provisioning_is_reported_and_creates_nothing(bot_client,
         order = (await session.execute(select(Order))).scalar_one()
         created = (await session.execute(select(func.count(Subscription.id)).where(Subscription.provider_id.like(f"{order.number}-%")))).scalar_one()
     assert order.status == OrderStatus.FAILED and created == 0
+
+
+async def test_a_provider_that_provisions_later_is_polled_until_done(bot_client, connector, demo_db, clock):
+    """Partner Center accepts an order at checkout and provisions it minutes later."""
+    from dialogs.orders import provision
+    from services.order_backend import OrderState, OrderStatusResult, SubmitResult
+    from services.ordering import BackendOrders
+
+    class SlowProvider:
+        def __init__(self):
+            self.submitted, self.polls = [], 0
+
+        async def submit(self, lines, customer, idempotency_key):
+            self.submitted.append(idempotency_key)
+            return SubmitResult("pc-order-1")
+
+        async def status(self, provider_order_id, customer):
+            self.polls += 1
+            return OrderStatusResult(OrderState.COMPLETED if self.polls >= 2 else OrderState.PENDING, ("pc-sub-1",))
+
+    backend = SlowProvider()
+    runtime = bot_client.server.app[RUNTIME]
+    runtime.bot.order_submitter = BackendOrders(backend)
+    teams = await _teams(bot_client, connector, demo_db)
+    await _add(teams, await _offers(teams, await _product_id(demo_db, "visio-p2")), offer_index=0, quantity=1)
+    _, data = await _checkout(teams)
+    await teams.click("checkout.confirm", data)
+    await runtime.bot.idle()
+    async with demo_db() as session:
+        order = (await session.execute(select(Order))).scalar_one()
+    assert order.status == OrderStatus.SUBMITTED and order.provider_order_id == "pc-order-1"
+    assert backend.submitted == [order.idempotency_key]
+    connector.take()
+    await provision(demo_db, runtime.bot.order_submitter, runtime.bot.notifier, clock.now())
+    async with demo_db() as session:
+        assert (await session.execute(select(Order))).scalar_one().status == OrderStatus.COMPLETED
+    assert any("is ready" in (a.get("text") or "") for a in connector.take())
+    assert backend.submitted == [order.idempotency_key]  # never submitted twice

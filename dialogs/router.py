@@ -142,6 +142,13 @@ def _reply_language(ctx: FlowContext, message: str, understanding: lang.Understa
 
 # -- typed text ----------------------------------------------------------------------------
 async def handle_text(ctx: FlowContext, message: str) -> Outcome:
+    if _licences is not None and ctx.identity.customer_id is not None:
+        # Licence requests name people ("give Megan an E3 licence"): their flow reads them itself.
+        understood = await _licences.understand(ctx, normalize(message))
+        if isinstance(understood, Outcome):
+            return understood
+        if understood is not None:
+            return await dispatch(ctx, *understood)
     vocabulary = await _vocabulary(ctx)
     await _drop_confirmed(ctx)
     understanding = await understand(ctx, message, vocabulary)

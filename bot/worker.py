@@ -1,12 +1,12 @@
 """The background worker: carries out due scheduled changes and renewals, then tells people."""
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from cards.text import text
 from dialogs.base import Notifier, Reply
 from services import scheduler
+from services.periodic import Periodic
 from services import ordering
 from services.models import User
 from services.ordering import LedgerOrders
@@ -52,27 +52,6 @@ async def run_once(db, provider, clock, notifier: Notifier, order_submitter=None
     return sent
 
 
-class Worker:
+class Worker(Periodic):
     def __init__(self, db, provider, clock, notifier: Notifier, interval_seconds: float, order_submitter=None) -> None:
-        self._args = (db, provider, clock, notifier, order_submitter)
-        self._interval = interval_seconds
-        self._task: asyncio.Task | None = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await run_once(*self._args)
-            except Exception:  # noqa: BLE001 - one bad pass must not stop the worker
-                log.exception("worker pass failed; trying again in %s s", self._interval)
-            await asyncio.sleep(self._interval)
-
-    async def start(self, app=None) -> None:
-        self._task = asyncio.create_task(self._loop(), name="seatdesk-worker")
-
-    async def stop(self, app=None) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        super().__init__("seatdesk-worker", interval_seconds, lambda: run_once(db, provider, clock, notifier, order_submitter))

@@ -47,6 +47,7 @@ from services.models import (
     Term,
 )
 from services.providers import LedgerProvider, ProviderError
+from services.periodic import Periodic
 
 log = logging.getLogger("seatdesk.partnercenter")
 
@@ -909,7 +910,7 @@ class SyncJob:
         self._db, self._pc, self._clock = db, pc, clock
         self._interval = interval_seconds
         self._catalog_every = max(1, catalog_every)
-        self._task: asyncio.Task | None = None
+        self._periodic: Periodic | None = None
         self.passes = 0
 
     async def run_once(self) -> SyncReport:
@@ -921,22 +922,11 @@ class SyncJob:
         self.passes += 1
         return await subscription_sync(self._db, self._pc, self._clock.now())
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # noqa: BLE001 - one bad pass must not stop the job
-                log.exception("Partner Center sync failed; trying again in %s s", self._interval)
-            await asyncio.sleep(self._interval)
-
     async def start(self, app=None) -> None:
-        self._task = asyncio.create_task(self._loop(), name="seatdesk-partnercenter-sync")
+        self._periodic = Periodic("seatdesk-partnercenter-sync", self._interval, self.run_once)
+        await self._periodic.start()
 
     async def stop(self, app=None) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        if self._periodic is not None:
+            await self._periodic.stop()
         await self._pc.close()

@@ -23,6 +23,7 @@ from services.tenancy import Identity, NotRegistered, resolve_identity
 log = logging.getLogger("seatdesk.turn")
 
 CARD = "application/vnd.microsoft.card.adaptive"
+SEEN = "seen/"
 MAX_TEXT = 4000
 
 
@@ -182,6 +183,8 @@ class SeatdeskBot(Bot):
 
     async def _on_message(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
+        if activity.id and not await self._storage.claim(f"{SEEN}{activity.channel_id}/{activity.conversation.id}/{activity.id}"):
+            return  # Teams retried a message it thought unanswered: it was handled (remembered across restarts)
         identity = await self._identify(turn_context)
         if isinstance(identity, NotRegistered):
             await self._send(turn_context, [self._unregistered(turn_context, identity)])

@@ -85,6 +85,12 @@ class SqlStorage(Storage):
             return False
         return True
 
+    async def forget_claims(self, prefix: str, before) -> int:
+        """Drop claims under `prefix` made before `before` (retries come within minutes, not days)."""
+        async with self._db() as session, session.begin():
+            result = await session.execute(delete(BotState).where(BotState.key.startswith(prefix), BotState.updated_at < before))
+            return result.rowcount or 0
+
     async def delete(self, keys: list[str]) -> None:
         if not keys:
             return

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from cards.text import text
 from dialogs.base import Notifier, Reply
+from bot.handler import SEEN
+from bot.storage import SqlStorage
 from services import scheduler
 from services.periodic import Periodic
 from services import ordering
@@ -43,6 +46,7 @@ async def run_once(db, provider, clock, notifier: Notifier, order_submitter=None
     sent = await provision(db, order_submitter or LedgerOrders(), notifier, clock.now())
     sent += await _approval_reminders(db, clock, notifier)
     notices = await scheduler.run_due(db, provider, clock.now())
+    await SqlStorage(db, clock).forget_claims(SEEN, clock.now() - timedelta(days=2))
     for notice in notices:
         async with db() as session:
             user = await session.get(User, notice.user_id)

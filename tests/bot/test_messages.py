@@ -236,3 +236,23 @@ async def test_simultaneous_install_activities_welcome_once(bot_client, connecto
     responses = await asyncio.gather(teams.post(install), teams.post(update))
     assert all(r.status in (200, 201) for r in responses)
     assert len(_cards(connector.take())) == 1
+
+
+async def test_a_retried_message_is_answered_once_even_after_a_restart(bot_client, connector, demo_db, settings, engine, clock):
+    """Teams retries the same activity id when it thinks the bot was too slow."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import create_app
+
+    teams = await _teams(bot_client, connector, demo_db)
+    activity = teams.activity("message", text="dashboard")
+    for _ in range(2):
+        assert (await teams.post(activity)).status in (200, 201)
+    assert len(connector.take()) == 1
+    restarted = TestClient(TestServer(create_app(settings, clock=clock, engine=engine), host="127.0.0.1"))
+    await restarted.start_server()
+    try:
+        assert (await restarted.post("/api/messages", json=activity)).status in (200, 201)
+    finally:
+        await restarted.close()
+    assert connector.take() == []

@@ -90,3 +90,15 @@ async def test_conversation_state_survives_a_restart(db_url, clock):
     await state.load(context)
     assert await pending.get(context) == {"flow": "quantity", "new": 30}
     await engine.dispose()
+
+
+async def test_claims_are_given_once_and_old_ones_forgotten(db, clock):
+    from datetime import timedelta
+
+    storage = SqlStorage(db, clock)
+    assert await storage.claim("seen/a")
+    assert not await storage.claim("seen/a")
+    clock.advance(timedelta(days=3))
+    assert await storage.claim("seen/b")
+    assert await storage.forget_claims("seen/", clock.now() - timedelta(days=2)) == 1
+    assert await storage.claim("seen/a") and not await storage.claim("seen/b")

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv system-deps node-deps package gallery migrate demo clean playground
+.PHONY: run test venv system-deps node-deps package gallery migrate demo clean playground bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -45,6 +45,11 @@ playground: node-deps
 
 test: venv system-deps node-deps
 	$(BIN)/python -m pytest
+
+# Speed: the stock botbuilder echo bot and Seatdesk, same run, same machine → bench/RESULTS.md.
+# PostgreSQL too: SEATDESK_BENCH_POSTGRES_URL=$$(SEATDESK_PG_DURABLE=1 .ci/postgres) make bench
+bench: venv
+	$(BIN)/python -m bench.run
 
 migrate: venv
 	$(BIN)/python -m bot migrate

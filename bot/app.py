@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from botbuilder.core import ConversationState, InvokeResponse, TurnContext
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.adapter import SeatdeskAdapter
+from bot.auth import KeysUnavailable, RequestAuthenticator, ServiceUrlPolicy, Unauthorized
 from bot.config import Settings
+from bot.connector import BotConnector, ConversationPacer, token_source
 from bot.handler import SeatdeskBot, invoke_body
 from bot.helpdesk_api import add_routes as add_helpdesk_routes
 from bot.proactive import ProactiveNotifier
@@ -30,23 +32,14 @@ log = logging.getLogger("seatdesk.app")
 MAX_BODY = 512 * 1024
 
 
-@dataclass(frozen=True)
-class _BotFrameworkConfig:
-    """The attribute names botbuilder's configuration classes read."""
-
-    APP_ID: str
-    APP_PASSWORD: str
-    APP_TYPE: str
-    APP_TENANTID: str
-
-
 @dataclass
 class Runtime:
     settings: Settings
     clock: Clock
     engine: AsyncEngine
-    adapter: CloudAdapter
+    adapter: SeatdeskAdapter
     bot: SeatdeskBot
+    authenticator: RequestAuthenticator
     knowledge: KnowledgeService | None = None
 
 
@@ -60,9 +53,21 @@ def _problem(status: int, message: str, correlation_id: str | None = None) -> we
     return web.json_response(body, status=status)
 
 
-def _make_adapter(settings: Settings) -> CloudAdapter:
-    config = _BotFrameworkConfig(settings.app_id, settings.app_password, settings.app_type, settings.app_tenant_id)
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(config))
+def service_url_policy(settings: Settings) -> ServiceUrlPolicy:
+    # Loopback (the Agents Playground, tests) only in anonymous development mode: a real bot answers Teams only.
+    return ServiceUrlPolicy.parse(settings.service_url_allowlist, allow_loopback=not settings.auth_enabled and settings.allow_anonymous)
+
+
+def make_connector(settings: Settings) -> BotConnector:
+    return BotConnector(
+        policy=service_url_policy(settings),
+        tokens=token_source(settings.app_id, settings.app_password, settings.app_type, settings.app_tenant_id),
+        pacer=ConversationPacer(),
+    )
+
+
+def _make_adapter(settings: Settings) -> SeatdeskAdapter:
+    adapter = SeatdeskAdapter(make_connector(settings), settings.app_id)
 
     async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
         correlation_id = uuid.uuid4().hex[:12]
@@ -106,11 +111,22 @@ async def messages(request: web.Request) -> web.Response:
         return _problem(400, "the activity has no valid serviceUrl")
     if activity.conversation is None or not activity.conversation.id:
         return _problem(400, "the activity has no conversation")
-    auth_header = request.headers.get("Authorization", "")
     try:
-        response = await runtime.adapter.process_activity(auth_header, activity, runtime.bot.on_turn)
-    except PermissionError:
+        authenticated = await runtime.authenticator.authenticate(
+            request.headers.get("Authorization"), channel_id=activity.channel_id, service_url=activity.service_url
+        )
+    except Unauthorized as refused:
+        log.warning("refused an unauthenticated request: %s", refused)
         return _problem(401, "unauthorized")
+    except KeysUnavailable:
+        correlation_id = uuid.uuid4().hex[:12]
+        log.exception("cannot check tokens: signing keys unavailable [%s]", correlation_id)
+        return _problem(503, "Seatdesk could not check this request's token; try again", correlation_id)
+    if not runtime.adapter.connector.policy.allows(activity.service_url):
+        log.warning("refused an activity whose serviceUrl is not on the allow-list: %r", activity.service_url)
+        return _problem(403, "the activity's serviceUrl is not allowed")
+    try:
+        response = await runtime.adapter.process_activity(authenticated, activity, runtime.bot.on_turn)
     except Exception:  # noqa: BLE001 - never a traceback or a 500 to the channel
         correlation_id = uuid.uuid4().hex[:12]
         log.exception("request failed before the turn ran [%s]", correlation_id)
@@ -179,7 +195,12 @@ def create_app(
     adapter = _make_adapter(settings)
     bot.notifier = ProactiveNotifier(adapter, db, settings.app_id)
     app = web.Application(client_max_size=MAX_BODY)
-    app[RUNTIME] = Runtime(settings=settings, clock=clock, engine=engine, adapter=adapter, bot=bot, knowledge=knowledge)
+    authenticator = RequestAuthenticator(
+        app_id=settings.app_id, allow_anonymous=settings.allow_anonymous, metadata_url=settings.openid_metadata_url
+    )
+    app[RUNTIME] = Runtime(
+        settings=settings, clock=clock, engine=engine, adapter=adapter, bot=bot, knowledge=knowledge, authenticator=authenticator
+    )
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     add_helpdesk_routes(app)
@@ -193,6 +214,8 @@ def create_app(
         await knowledge.close()
         if language_model is not None:
             await language_model.close()
+        await adapter.close()
+        await authenticator.close()
         await engine.dispose()
 
     app.on_cleanup.append(_dispose)

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import TYPE_CHECKING
 
 from services.llm import LLMConfig
@@ -19,6 +21,9 @@ class SettingsError(ValueError):
 def _default_database_url() -> str:
     return f"sqlite+aiosqlite:///{Path('var/seatdesk.db').resolve()}"
 
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_HOST_PATTERN = re.compile(r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -83,6 +88,14 @@ class Settings:
     azure_openai_api_version: str = field(default="2024-10-21", metadata={"env": "SEATDESK_AZURE_OPENAI_API_VERSION"})
     # Teams waits 15 s for the whole turn; the model call must end well before that.
     llm_timeout_seconds: float = field(default=6.0, metadata={"env": "SEATDESK_LLM_TIMEOUT_SECONDS", "range": (0.5, 12.0)})
+    # Where the Bot Framework publishes the keys that sign the tokens of requests from Teams.
+    openid_metadata_url: str = field(
+        default="https://login.botframework.com/v1/.well-known/openidconfiguration", metadata={"env": "SEATDESK_OPENID_METADATA_URL"}
+    )
+    # The only hosts replies and notices may go to (comma-separated; "*.example.com" = any subdomain).
+    service_url_allowlist: str = field(
+        default="smba.trafficmanager.net,*.botframework.com,*.teams.microsoft.com", metadata={"env": "SEATDESK_SERVICE_URL_ALLOWLIST"}
+    )
     # Typed messages routed by the model (tool calling), the offline parser as fallback; off: offline only.
     language_model: bool = field(default=False, metadata={"env": "SEATDESK_LANGUAGE_MODEL"})
     # Where subscriptions live: Seatdesk's own ledger, or Microsoft Partner Center (docs/partner-center.md).
@@ -140,6 +153,14 @@ class Settings:
             if url and not url.startswith(("https://", "http://")):
                 raise SettingsError(f"{name} must be an http(s) URL (got {url!r})")
         self._validate_partner_center()
+        metadata = urlsplit(self.openid_metadata_url)
+        if not (metadata.scheme == "https" or (metadata.scheme == "http" and metadata.hostname in _LOOPBACK)) or not metadata.hostname:
+            raise SettingsError(f"SEATDESK_OPENID_METADATA_URL must be an https URL (got {self.openid_metadata_url!r})")
+        for host in (part.strip() for part in self.service_url_allowlist.split(",")):
+            if host and not _HOST_PATTERN.fullmatch(host):
+                raise SettingsError(
+                    f"SEATDESK_SERVICE_URL_ALLOWLIST must list host names or *.domain patterns, separated by commas (got {host!r})"
+                )
         if self.azure_openai_endpoint:
             if not self.azure_openai_deployment:
                 raise SettingsError("SEATDESK_AZURE_OPENAI_DEPLOYMENT is required when SEATDESK_AZURE_OPENAI_ENDPOINT is set")

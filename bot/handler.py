@@ -101,6 +101,9 @@ class SeatdeskBot(Bot):
         """Keep where this person can be reached proactively (scheduled changes, approvals, case updates)."""
         activity = turn_context.activity
         reference = TurnContext.get_conversation_reference(activity).serialize()
+        # The incoming activity's id changes every turn and proactive sends never use it: without it,
+        # an unchanged reference is not rewritten, so an ordinary turn only reads the database.
+        reference.pop("activityId", None)
         conversation_type = (activity.conversation.conversation_type if activity.conversation else None) or "personal"
         now = self._clock.now()
         async with self._db() as session, session.begin():

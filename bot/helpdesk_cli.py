@@ -4,30 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Settings
 
 
-@dataclass(frozen=True)
-class _BotFrameworkConfig:
-    APP_ID: str
-    APP_PASSWORD: str
-    APP_TYPE: str
-    APP_TENANTID: str
-
-
-def _notifier(settings: Settings, db):
+@contextlib.asynccontextmanager
+async def _notifier(settings: Settings, db):
     """The bot's own proactive sender, so notices from the command line look like those from the API."""
-    from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-
+    from bot.adapter import SeatdeskAdapter
+    from bot.app import make_connector
     from bot.proactive import ProactiveNotifier
 
-    config = _BotFrameworkConfig(settings.app_id, settings.app_password, settings.app_type, settings.app_tenant_id)
-    return ProactiveNotifier(CloudAdapter(ConfigurationBotFrameworkAuthentication(config)), db, settings.app_id)
+    adapter = SeatdeskAdapter(make_connector(settings), settings.app_id)
+    try:
+        yield ProactiveNotifier(adapter, db, settings.app_id)
+    finally:
+        await adapter.close()
 
 
 def _run(settings: Settings, work) -> Any:
@@ -172,7 +168,10 @@ def cmd_status(settings: Settings, args) -> int:
     async def work(db):
         desk = DatabaseHelpdesk(db, _clock())
         changed = await desk.set_status(number, status, args.author)
-        notified = False if args.no_notify else await notify_owner(desk, db, _notifier(settings, db), changed.case, old=changed.old)
+        notified = False
+        if not args.no_notify:
+            async with _notifier(settings, db) as notifier:
+                notified = await notify_owner(desk, db, notifier, changed.case, old=changed.old)
         return changed, notified
 
     try:
@@ -199,7 +198,8 @@ def cmd_comment(settings: Settings, args) -> int:
         view = await desk.staff_comment(number, body, internal=args.internal, author=args.author)
         notified = False
         if not args.internal and not args.no_notify:
-            notified = await notify_owner(desk, db, _notifier(settings, db), view, comment=view.comments[-1])
+            async with _notifier(settings, db) as notifier:
+                notified = await notify_owner(desk, db, notifier, view, comment=view.comments[-1])
         return notified
 
     try:

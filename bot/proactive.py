@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from botbuilder.core import TurnContext
-from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.schema import ConversationReference
 from sqlalchemy import select
 
@@ -17,7 +16,7 @@ log = logging.getLogger("seatdesk.proactive")
 
 
 class ProactiveNotifier:
-    def __init__(self, adapter: CloudAdapter, db, app_id: str) -> None:
+    def __init__(self, adapter: BotAdapter, db, app_id: str) -> None:
         self._adapter = adapter
         self._db = db
         self._app_id = app_id

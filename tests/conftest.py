@@ -26,11 +26,34 @@ def clock() -> FixedClock:
     return FixedClock()
 
 
+@pytest.fixture(scope="session")
+def postgres_template():
+    """With SEATDESK_TEST_DATABASE_URL set (see tests/postgres.py): a migrated template database."""
+    from tests import postgres
+
+    url = postgres.test_database_url()
+    if url is None:
+        yield None
+        return
+    name = postgres.create_template(url)
+    yield url, name
+    postgres.drop(url, name)
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def db_url(tmp_path: Path, postgres_template) -> str:
+    if postgres_template is not None:
+        from sqlalchemy.engine import make_url
+
+        from tests import postgres
+
+        url = postgres.create_from_template(*postgres_template)
+        yield url
+        postgres.drop(postgres_template[0], make_url(url).database)
+        return
     url = f"sqlite+aiosqlite:///{tmp_path / 'seatdesk.db'}"
     database.migrate(url)
-    return url
+    yield url
 
 
 @pytest.fixture

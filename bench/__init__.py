@@ -1,0 +1,1 @@
+"""Speed benchmark: `make bench` (python -m bench.run)."""

@@ -45,6 +45,7 @@ playground: node-deps
 
 test: venv system-deps node-deps
 	$(BIN)/python -m pytest
+	bash .ci/test-postgres
 
 # Speed: the stock botbuilder echo bot and Seatdesk, same run, same machine → bench/RESULTS.md.
 # PostgreSQL too: SEATDESK_BENCH_POSTGRES_URL=$$(SEATDESK_PG_DURABLE=1 .ci/postgres) make bench

@@ -491,10 +491,11 @@ class DatabaseHelpdesk:
             rows = (
                 await session.execute(
                     select(Product)
-                    .join(Offer, Offer.product_id == Product.id)
-                    .join(Subscription, Subscription.offer_id == Offer.id)
-                    .where(Subscription.customer_id == customer_id)
-                    .distinct()
+                    .where(
+                        Product.id.in_(
+                            select(Offer.product_id).join(Subscription, Subscription.offer_id == Offer.id).where(Subscription.customer_id == customer_id)
+                        )
+                    )
                     .order_by(Product.name)
                 )
             ).scalars().all()

@@ -69,7 +69,13 @@ class Money(TypeDecorator):
         return str(value) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value, dialect):
-        return None if value is None else Decimal(str(value))
+        if value is None:
+            return None
+        amount = Decimal(str(value))
+        if dialect.name != "sqlite" and amount == amount.quantize(Decimal("0.01")):
+            # NUMERIC(14,4) pads to four places: money reads back as it is written, "6.72".
+            amount = amount.quantize(Decimal("0.01"))
+        return amount
 
 
 NAMING = {

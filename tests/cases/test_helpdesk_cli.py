@@ -5,7 +5,8 @@ import argparse
 import asyncio
 
 import pytest
-from sqlalchemy import create_engine, inspect, select
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import inspect, select
 
 from bot.config import Settings
 from bot.helpdesk_cli import register
@@ -46,12 +47,27 @@ def seeded(demo_db, db_url):
 
 
 def _query(db_url: str, statement):
-    engine = create_engine(db_url.replace("+aiosqlite", ""))
-    try:
-        with engine.connect() as conn:
-            return conn.execute(statement).all()
-    finally:
-        engine.dispose()
+    async def run():
+        engine = create_async_engine(db_url)
+        try:
+            async with engine.connect() as conn:
+                return (await conn.execute(statement)).all()
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _tables(db_url: str) -> set[str]:
+    async def run():
+        engine = create_async_engine(db_url)
+        try:
+            async with engine.connect() as conn:
+                return set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
 
 
 def test_keys_are_created_once_stored_hashed_and_revoked(db_url, capsys):
@@ -102,7 +118,7 @@ def test_the_migration_goes_down_and_up_again(db_url):
     from services import db as database
 
     config = database._alembic_config(db_url)
-    tables = lambda: set(inspect(create_engine(db_url.replace("+aiosqlite", ""))).get_table_names())  # noqa: E731
+    tables = lambda: _tables(db_url)  # noqa: E731
     assert {"helpdesk_keys", "helpdesk_policies"} <= tables()
     command.downgrade(config, "0001")
     assert not {"helpdesk_keys", "helpdesk_policies"} & tables() and "support_cases" in tables()

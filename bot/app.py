@@ -224,5 +224,13 @@ def create_app(
         app.on_startup.append(sync_job.start)
         app.on_cleanup.append(sync_job.stop)
     if graph is not None:
+        if worker_interval:
+            from services.graph import refresh_assigned_seats
+            from services.periodic import Periodic
+
+            # Assigned seats (Graph's consumedUnits) for the overview, details and the "unassigned" insight.
+            seats = Periodic("seatdesk-graph-seats", max(worker_interval, 900), lambda: refresh_assigned_seats(db, graph))
+            app.on_startup.append(seats.start)
+            app.on_cleanup.append(seats.stop)
         app.on_cleanup.append(lambda app: graph.close())
     return app

@@ -232,3 +232,47 @@ def assigned_by_subscription(subscriptions: Iterable[LicensedSubscription], skus
         if len(mine) == 1:
             out[mine[0].id] = sku.consumed
     return out
+
+
+async def refresh_assigned_seats(db, graph: LicencePort) -> dict[str, int]:
+    """Write each subscription's assigned seats (Graph's consumedUnits) into Seatdesk, customer by
+    customer; a customer without consent or an unreachable Graph is skipped and tried next time."""
+    import logging
+
+    from sqlalchemy import select
+
+    from services.models import Customer, Offer, Product, Subscription, SubscriptionStatus
+
+    log = logging.getLogger("seatdesk.graph")
+    counts = {"updated": 0, "skipped_customers": 0}
+    async with db() as session:
+        customers = list((await session.execute(select(Customer).where(Customer.is_partner.is_(False)))).scalars())
+    for customer in customers:
+        try:
+            skus = await graph.subscribed_skus(customer.tenant_id)
+        except LicenceError as error:
+            log.info("assigned seats of %s not refreshed: %s", customer.key, error.code)
+            counts["skipped_customers"] += 1
+            continue
+        async with db() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(Subscription, Product)
+                    .join(Offer, Offer.id == Subscription.offer_id)
+                    .join(Product, Product.id == Offer.product_id)
+                    .where(Subscription.customer_id == customer.id)
+                )
+            ).all()
+            licensed = [
+                LicensedSubscription(s.id, s.display_name, s.quantity, p.graph_sku_id, p.sku_part_number, s.status == SubscriptionStatus.ACTIVE)
+                for s, p in rows
+            ]
+            assigned = assigned_by_subscription(licensed, skus)
+            for sub, _ in rows:
+                if sub.id in assigned and sub.assigned_seats != assigned[sub.id]:
+                    # A plain column update: the subscription's version (what cards were built from) is not a seat change.
+                    await session.execute(
+                        Subscription.__table__.update().where(Subscription.id == sub.id).values(assigned_seats=assigned[sub.id])
+                    )
+                    counts["updated"] += 1
+    return counts

@@ -648,6 +648,8 @@ class _Planner:
                 "description": item.get("description", ""),
                 "provider_product_id": item.get("provider_product_id"),
                 "provider_sku_id": item.get("provider_sku_id"),
+                "graph_sku_id": item.get("graph_sku_id"),
+                "sku_part_number": item.get("sku_part_number"),
             }
             self.plan.products.append(_ProductRec(path, key, values, item.get("addon_of")))
             self._offers(key, item.get("offers") or [], path + ("offers",))

@@ -172,6 +172,8 @@ class SeatdeskBot(Bot):
             if (activity.action or "").startswith("remove"):
                 return
         else:
+            if activity.channel_id == "msteams":
+                return  # Teams also sends installationUpdate, with the client's locale: welcome from that one
             bot_id = activity.recipient.id if activity.recipient else None
             if not any(member.id == bot_id for member in activity.members_added or []):
                 return

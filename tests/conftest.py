@@ -192,7 +192,7 @@ class Teams:
         return self.connector.take()
 
     async def install(self) -> list[dict[str, Any]]:
-        activity = self.activity("conversationUpdate", membersAdded=[{"id": "28:seatdesk-bot"}])
+        activity = self.activity("installationUpdate", action="add")
         response = await self.post(activity)
         assert response.status in (200, 201), await response.text()
         return self.connector.take()

@@ -41,8 +41,8 @@ async def test_install_sends_one_welcome_card_naming_company_and_role(bot_client
     assert "Welcome to Seatdesk" in text
     assert "Fabrikam GmbH" in text and "Modify" in text
     assert teams.who.name in text
-    # Teams also sends installationUpdate on install: still one welcome per conversation.
-    again = await teams.post(teams.activity("installationUpdate", action="add"))
+    # Teams also sends conversationUpdate on install: still one welcome per conversation.
+    again = await teams.post(teams.activity("conversationUpdate", membersAdded=[{"id": "28:seatdesk-bot"}]))
     assert again.status in (200, 201)
     assert connector.take() == []
 

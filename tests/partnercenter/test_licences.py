@@ -1,13 +1,12 @@
-"""Licence flows through /api/messages (card verbs) with the real Graph client against the local Graph.
-Until the lead wires dialogs.licences into the router and FlowContext.graph (see the report's
-diffs), this test patches exactly those two seams."""
+"""Licence flows through /api/messages (card verbs) with the real Graph client against the local Graph,
+handed to the flows through FlowContext.graph (the seam bot/app.py fills when Graph is configured)."""
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import select, update
 
 from bot.handler import SeatdeskBot
-from dialogs import licences, router
+from dialogs import licences
 from services.models import Operation, Product, Role
 from tests.conftest import Teams, buttons, card_text, person
 from tests.partnercenter.conftest import FABRIKAM
@@ -19,10 +18,6 @@ ALEX = {"id": "4782e723-f4f4-4af3-a76e-25e3bab0d896", "displayName": "Alex Wilbe
 
 
 def _wire(monkeypatch, graph):
-    if licences not in router.FLOWS:
-        monkeypatch.setattr(router, "FLOWS", router.FLOWS + (licences,))
-        monkeypatch.setattr(router, "VERBS", {**router.VERBS, **licences.VERBS})
-        monkeypatch.setattr(router, "_LOOKUP", {**router._LOOKUP, **{p: v for v, ps in licences.PHRASES.items() for p in ps}})
     original = SeatdeskBot._context
 
     async def with_graph(self, turn_context, identity):

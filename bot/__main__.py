@@ -115,6 +115,29 @@ def cmd_serve(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_sync(settings: Settings, args) -> int:
+    from services import db as database
+    from services.clock import SystemClock
+    from services.partnercenter import PartnerCenter, sync_now
+
+    config = settings.partner_center_config()
+    if config is None:
+        print("nothing to synchronise: SEATDESK_PROVIDER is not partnercenter (the built-in ledger is the system of record)", file=sys.stderr)
+        return 2
+    database.migrate(settings.database_url)
+
+    async def run(db):
+        pc = PartnerCenter.connect(config)
+        try:
+            return await sync_now(db, pc, SystemClock().now(), args.what)
+        finally:
+            await pc.close()
+
+    for report in asyncio.run(_with_db(settings, run)):
+        print(report)
+    return 0
+
+
 def cmd_package(settings: Settings, args) -> int:
     from bot.package import build_package, uses_placeholder_app_id
 
@@ -143,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("users", help="list the people Seatdesk knows, with their tenant and Entra object ids")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=cmd_users)
+    p = sub.add_parser("sync", help="synchronise with Partner Center now: subscriptions, catalog, or both")
+    p.add_argument("what", nargs="?", choices=["all", "subscriptions", "catalog"], default="all")
+    p.set_defaults(run=cmd_sync)
     p = sub.add_parser("package", help="write the Teams app package (manifest and icons)")
     p.add_argument("--out", default="build/seatdesk.zip")
     p.set_defaults(run=cmd_package)

@@ -930,3 +930,13 @@ class SyncJob:
         if self._periodic is not None:
             await self._periodic.stop()
         await self._pc.close()
+
+
+async def sync_now(db, pc: PartnerCenter, now: datetime, what: str = "all") -> list[SyncReport | CatalogReport]:
+    """The on-demand sync (`python -m bot sync`): subscriptions, the catalog, or both."""
+    reports: list[SyncReport | CatalogReport] = []
+    if what in ("all", "subscriptions"):
+        reports.append(await subscription_sync(db, pc, now))
+    if what in ("all", "catalog"):
+        reports.append(await catalog_sync(db, pc, now))
+    return reports

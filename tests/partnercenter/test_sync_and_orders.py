@@ -100,3 +100,20 @@ async def test_order_errors_become_sentences(fake, pc, demo_db):
     fake.failing_catalog_items.add("CFQ7TTC0LH18:0001:CFQ7TTC0K59S")
     result = await PartnerCenterOrderBackend(pc, demo_db).submit([OrderLineRequest(offer.id, 5)], customer, "order-key-3")
     assert not result.ok and result.errors[0].code == "10002" and "limit" in result.errors[0].message
+
+
+async def test_on_demand_sync_runs_what_is_asked(fake, pc, demo_db, clock):
+    from services.partnercenter import CatalogReport, SyncReport, sync_now
+
+    assert [type(r) for r in await sync_now(demo_db, pc, clock.now(), "catalog")] == [CatalogReport]
+    assert [type(r) for r in await sync_now(demo_db, pc, clock.now(), "subscriptions")] == [SyncReport]
+    assert [type(r) for r in await sync_now(demo_db, pc, clock.now())] == [SyncReport, CatalogReport]
+
+
+def test_the_sync_command_says_when_there_is_nothing_to_sync(capsys, db_url, monkeypatch):
+    from bot.__main__ import main
+
+    monkeypatch.setenv("SEATDESK_DATABASE_URL", db_url)
+    monkeypatch.delenv("SEATDESK_PROVIDER", raising=False)
+    assert main(["sync"]) == 2
+    assert "SEATDESK_PROVIDER is not partnercenter" in capsys.readouterr().err

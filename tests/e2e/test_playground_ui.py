@@ -12,16 +12,14 @@ Chromium is Debian's /usr/bin/chromium, never a downloaded one; the page may rea
 """
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
 
-from playwright.async_api import Locator, Page, Route, WebSocket, async_playwright, expect
+from playwright.async_api import Locator, Page, async_playwright, expect
 
 from bot.cardcheck import CHROMIUM, CHROMIUM_FLAGS
+from tests.e2e.browser import keep_log_panel, labelled, only_loopback, say, shoot, titled
 from tests.e2e.playground import (
-    HOST,
     SCREENSHOTS,
     card_inputs,
     expected_overview,
@@ -32,21 +30,6 @@ from tests.e2e.playground import (
 )
 
 STEP_TIMEOUT_MS = 15_000
-CHROME_PX = 260  # the Playground's header and compose box around the chat
-MAX_SHOT_HEIGHT = 2_400
-
-
-async def _only_loopback(route: Route) -> None:
-    if urlsplit(route.request.url).hostname == HOST:
-        await route.continue_()
-    else:  # the UI asks an Office CDN for Segoe UI; the system font does instead
-        await route.abort("blockedbyclient")
-
-
-def _keep_log_panel(socket: WebSocket, playground) -> None:
-    """Copy the page's log-panel feed (every activity and answer) to the Playground's transcript."""
-    if socket.url.endswith("/_ws/log/stream"):
-        socket.on("framereceived", lambda payload: playground.record(json.loads(payload)) if isinstance(payload, str) else None)
 
 
 def _card(page: Page, heading: str) -> Locator:
@@ -63,29 +46,11 @@ def _value_over(label: str, value: object) -> re.Pattern[str]:
     return re.compile(rf"^\s*{re.escape(str(value))}\s*{re.escape(label)}\s*$")
 
 
-def _titled(page: Page, heading: str | re.Pattern[str]) -> Locator:
-    """The rendered Adaptive Card whose heading is `heading` (not a card that merely mentions it)."""
-    return page.locator(".ac-adaptiveCard").filter(has=page.get_by_role("heading", name=heading, exact=True))
-
-
-def _labelled(label: str) -> re.Pattern[str]:
-    # An input's accessible name is its label, then " *" when required (and any error message).
-    return re.compile(rf"^{re.escape(label)}")
-
-
-async def _say(page: Page, text: str) -> None:
-    # The compose box; cards' Input.Text are textboxes too.
-    compose = page.locator("[data-lexical-editor='true'][role='textbox']")
-    await compose.click()
-    await compose.fill(text)
-    await page.get_by_role("button", name="Send Message").click()
-
-
 async def _pick(page: Page, card: Locator, label: str, choice: str) -> None:
     """Choose `choice` in a compact Input.ChoiceSet (a drop-down), as a person does."""
-    await card.get_by_role("combobox", name=_labelled(label)).click()
+    await card.get_by_role("combobox", name=labelled(label)).click()
     await page.get_by_role("option", name=choice, exact=True).click()
-    await expect(card.get_by_role("combobox", name=_labelled(label))).to_have_value(choice)
+    await expect(card.get_by_role("combobox", name=labelled(label))).to_have_value(choice)
 
 
 async def _fill_required(page: Page, card: Locator, sent: dict) -> dict[str, str]:
@@ -97,32 +62,16 @@ async def _fill_required(page: Page, card: Locator, sent: dict) -> dict[str, str
         label = element["label"]
         if element["type"] == "Input.ChoiceSet" and element.get("style") == "expanded":
             entered[label] = element["choices"][0]["title"]
-            await card.get_by_role("radiogroup", name=_labelled(label)).get_by_role("radio", name=entered[label], exact=True).check()
+            await card.get_by_role("radiogroup", name=labelled(label)).get_by_role("radio", name=entered[label], exact=True).check()
         elif element["type"] == "Input.ChoiceSet":
             entered[label] = element["choices"][0]["title"]
             await _pick(page, card, label, entered[label])
         elif element["type"] == "Input.Text":
             entered[label] = "4711"
-            await card.get_by_role("textbox", name=_labelled(label)).fill(entered[label])
+            await card.get_by_role("textbox", name=labelled(label)).fill(entered[label])
         else:
             raise AssertionError(f"the test does not know how to fill a required {element['type']} ({label!r})")
     return entered
-
-
-async def _shoot(page: Page, card: Locator, name: str) -> None:
-    """Screenshot the page with `card` in view; a card taller than the chat is shot in a taller window."""
-    await card.scroll_into_view_if_needed()
-    viewport = page.viewport_size
-    box = await card.bounding_box()
-    if box and box["height"] > viewport["height"] - CHROME_PX:
-        await page.set_viewport_size({"width": viewport["width"], "height": min(int(box["height"]) + CHROME_PX, MAX_SHOT_HEIGHT)})
-        await card.evaluate("card => card.scrollIntoView({block: 'center'})")
-        try:
-            await page.screenshot(path=str(SCREENSHOTS / name))
-        finally:
-            await page.set_viewport_size(viewport)
-        return
-    await page.screenshot(path=str(SCREENSHOTS / name))
 
 
 async def test_a_person_walks_through_seatdesk(require_browser, playground, seatdesk, identity):
@@ -134,10 +83,10 @@ async def test_a_person_walks_through_seatdesk(require_browser, playground, seat
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
         try:
             context = await browser.new_context(viewport={"width": 1400, "height": 1000}, service_workers="block")
-            await context.route("**/*", _only_loopback)
+            await context.route("**/*", only_loopback)
             page = await context.new_page()
             page.set_default_timeout(STEP_TIMEOUT_MS)
-            page.on("websocket", lambda socket: _keep_log_panel(socket, playground))
+            page.on("websocket", lambda socket: keep_log_panel(socket, playground))
             try:
                 await _walk_through(page, playground, seatdesk, identity)
             except BaseException:
@@ -154,24 +103,24 @@ async def _walk_through(page: Page, playground, seatdesk, identity) -> None:
     await expect(welcome).to_be_visible()
     await expect(welcome).to_contain_text(identity.customer)
     await expect(welcome).to_contain_text("Admin")
-    await _shoot(page, welcome, "01-welcome.png")
+    await shoot(page, welcome, "01-welcome.png")
 
     # 2. "dashboard": the overview card with the demo figures.
-    await _say(page, "dashboard")
+    await say(page, "dashboard")
     overview = _card(page, f"{identity.customer}: Microsoft 365 at a glance")
     await expect(overview).to_be_visible()
     expected = await expected_overview(seatdesk.database_url, identity.customer)
     await expect(_figure(overview, "Active subscriptions")).to_have_text(_value_over("Active subscriptions", expected.active_subscriptions))
     await expect(_figure(overview, "Active licences")).to_have_text(_value_over("Active licences", f"{expected.active_licenses:,}"))
-    await _shoot(page, overview, "02-dashboard.png")
+    await shoot(page, overview, "02-dashboard.png")
 
     # 3. "subscriptions": the list card, one Details button per subscription.
-    await _say(page, "subscriptions")
+    await say(page, "subscriptions")
     listing = _card(page, f"{identity.customer}: subscriptions")
     await expect(listing).to_be_visible()
     details_buttons = listing.get_by_role("button", name="Details")
     await expect(details_buttons.first).to_be_visible()
-    await _shoot(page, listing, "03-subscriptions.png")
+    await shoot(page, listing, "03-subscriptions.png")
 
     # 4. Details: the invoke response replaces the list card with the subscription's card.
     # The button's row is a ColumnSet: the renderer draws it as the second ac-container around the button.
@@ -184,7 +133,7 @@ async def _walk_through(page: Page, playground, seatdesk, identity) -> None:
     await expect(details).to_contain_text("Status")
     await expect(details).to_contain_text("Seats")
     await expect(listing).to_have_count(0)  # replaced in place, not posted below
-    await _shoot(page, details, "04-details.png")
+    await shoot(page, details, "04-details.png")
 
     await _change_seats(page, seatdesk, identity, details, name)
     await _open_a_case(page, playground, seatdesk, identity)
@@ -196,51 +145,51 @@ async def _change_seats(page: Page, seatdesk, identity, details: Locator, name: 
     subscription_id = next(i for i, n in (await subscription_names(seatdesk.database_url, identity.customer)).items() if n == name)
     before = await subscription_quantity(seatdesk.database_url, subscription_id)
     await details.get_by_role("button", name="Change seats").click()
-    form = _titled(page, f"Change seats: {name}")
+    form = titled(page, f"Change seats: {name}")
     await expect(form).to_be_visible()
     await expect(form).to_contain_text(f"Now: {before:,} seats")
-    await form.get_by_role("spinbutton", name=_labelled("New number of seats")).fill(str(before + 2))
+    await form.get_by_role("spinbutton", name=labelled("New number of seats")).fill(str(before + 2))
     await expect(form.get_by_role("radio", name=re.compile(r"^Now\b"))).to_be_checked()
-    await _shoot(page, form, "05-change-seats-form.png")
+    await shoot(page, form, "05-change-seats-form.png")
 
     # 6. "Review change": the confirmation with old and new seats and the monthly cost.
     await form.get_by_role("button", name="Review change").click()
-    confirm = _titled(page, "Please confirm")
+    confirm = titled(page, "Please confirm")
     await expect(confirm).to_be_visible()
     await expect(confirm).to_contain_text(f"Change {name} from {before:,} to {before + 2:,} seats.")
     await expect(confirm).to_contain_text("Takes effect now")
     await expect(confirm).to_contain_text("Monthly cost")
     await expect(form).to_have_count(0)
-    await _shoot(page, confirm, "06-change-seats-confirm.png")
+    await shoot(page, confirm, "06-change-seats-confirm.png")
 
     # 7. "Confirm": the receipt with a reference, and the database has the new quantity.
     await confirm.get_by_role("button", name="Confirm", exact=True).click()
-    receipt = _titled(page, f"✔ Done: {name}")
+    receipt = titled(page, f"✔ Done: {name}")
     await expect(receipt).to_be_visible()
     await expect(receipt).to_contain_text(f"Seats {before} → {before + 2}, effective now")
     await expect(receipt).to_contain_text(re.compile(r"Reference CHG-\w+"))
     await expect(confirm).to_have_count(0)
     assert await subscription_quantity(seatdesk.database_url, subscription_id) == before + 2
-    await _shoot(page, receipt, "07-change-seats-receipt.png")
+    await shoot(page, receipt, "07-change-seats-receipt.png")
 
 
 async def _open_a_case(page: Page, playground, seatdesk, identity) -> None:
     # 8. A problem in words: the case form, its summary filled in from what was typed.
     problem = "I can't sign in to Outlook"
     sent_before = len(playground.cards_sent())
-    await _say(page, problem)
-    form = _titled(page, "Open a support case")
+    await say(page, problem)
+    form = titled(page, "Open a support case")
     await expect(form).to_be_visible()
-    await expect(form.get_by_role("textbox", name=_labelled("Summary"))).to_have_value(problem)
+    await expect(form.get_by_role("textbox", name=labelled("Summary"))).to_have_value(problem)
     sent = await playground.card_sent("Open a support case", after=sent_before)
     entered = await _fill_required(page, form, sent)
     assert sorted(entered) == sorted(await required_case_questions(seatdesk.database_url, identity.customer)), entered
-    await _shoot(page, form, "08-case-form.png")
+    await shoot(page, form, "08-case-form.png")
 
     # 9. "Open case": the case, with its number, takes the form's place.
     await form.get_by_role("button", name="Open case", exact=True).click()
     number_heading = re.compile(rf"^Case CS-{datetime.now(timezone.utc).year}-\d{{6}} is open$")
-    opened = _titled(page, number_heading)
+    opened = titled(page, number_heading)
     await expect(opened).to_be_visible()
     await expect(opened).to_contain_text(problem)
     await expect(form).to_have_count(0)
@@ -248,34 +197,34 @@ async def _open_a_case(page: Page, playground, seatdesk, identity) -> None:
     stored = await support_case(seatdesk.database_url, number)
     assert stored and stored["title"] == problem, stored
     assert {a["label"]: a["value"] for a in stored["answers"].values()} == entered, stored
-    await _shoot(page, opened, "09-case-opened.png")
+    await shoot(page, opened, "09-case-opened.png")
 
     # 10. "my cases": the list shows the new case with its title.
-    await _say(page, "my cases")
-    mine = _titled(page, "My cases")
+    await say(page, "my cases")
+    mine = titled(page, "My cases")
     await expect(mine).to_be_visible()
     await expect(mine).to_contain_text(f"{number} {problem}")
-    await _shoot(page, mine, "10-my-cases.png")
+    await shoot(page, mine, "10-my-cases.png")
 
 
 async def _ask_a_question(page: Page, playground) -> None:
     # 11. A question: the answer quoted from the knowledge base, its sources, "Did this help?".
     question = "Why can't I cancel my licence any more?"
-    await _say(page, question)
-    answer = _titled(page, "Here's what I found")
+    await say(page, question)
+    answer = titled(page, "Here's what I found")
     await expect(answer).to_be_visible()
     await expect(answer).to_contain_text(f"You asked: “{question}”")
     await expect(answer.get_by_text("Sources", exact=True)).to_be_visible()
     await expect(answer.get_by_role("button", name="Open article").first).to_be_visible()
     await expect(answer.get_by_text("Did this help?", exact=True)).to_be_visible()
     await expect(answer.get_by_role("button", name="Yes", exact=True)).to_be_visible()
-    await _shoot(page, answer, "11-knowledge-answer.png")
+    await shoot(page, answer, "11-knowledge-answer.png")
 
     # 12. "No": an apology and a case form with the question filled in; the answer stays.
     await answer.get_by_role("button", name="No", exact=True).click()
     await expect(page.get_by_role("paragraph").filter(has_text="Sorry that didn't help.")).to_be_visible()
-    offer = _titled(page, "Open a support case")
+    offer = titled(page, "Open a support case")
     await expect(offer).to_be_visible()
-    await expect(offer.get_by_role("textbox", name=_labelled("Summary"))).to_have_value(question)
+    await expect(offer.get_by_role("textbox", name=labelled("Summary"))).to_have_value(question)
     await expect(answer).to_have_count(1)
-    await _shoot(page, offer, "12-knowledge-no-case.png")
+    await shoot(page, offer, "12-knowledge-no-case.png")

@@ -17,19 +17,16 @@ test_playground_ui.py (same Chromium, same loopback-only routing, inputs by thei
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
-from urllib.parse import urlsplit
 
-from playwright.async_api import BrowserContext, Locator, Page, Route, WebSocket, async_playwright, expect
+from playwright.async_api import BrowserContext, Locator, Page, async_playwright, expect
 
 from bot.cardcheck import CHROMIUM, CHROMIUM_FLAGS
-from tests.e2e.playground import HOST, REPLY_TIMEOUT, SCREENSHOTS, card_inputs, order_record, product_subscriptions
+from tests.e2e.browser import keep_log_panel, labelled, only_loopback, say, shoot, titled
+from tests.e2e.playground import REPLY_TIMEOUT, SCREENSHOTS, card_inputs, order_record, product_subscriptions
 
 STEP_TIMEOUT_MS = 15_000
-CHROME_PX = 260  # the Playground's header and compose box around the chat
-MAX_SHOT_HEIGHT = 2_400
 PRODUCT = "Power BI Pro"
 SEATS = 3
 OFFER = "1 month, billed monthly"  # a monthly term: no acceptance of a commitment needed
@@ -39,55 +36,9 @@ SHOTS = ("13-order-checkout.png", "14-order-waiting.png", "15-approval-card.png"
 WELCOME = re.compile(r"^(Welcome to Seatdesk|Willkommen bei Seatdesk)$")
 
 
-async def _only_loopback(route: Route) -> None:
-    if urlsplit(route.request.url).hostname == HOST:
-        await route.continue_()
-    else:  # the UI asks an Office CDN for Segoe UI; the system font does instead
-        await route.abort("blockedbyclient")
-
-
-def _keep_log_panel(socket: WebSocket, playground) -> None:
-    """Copy the page's log-panel feed (every activity and answer) to that Playground's transcript."""
-    if socket.url.endswith("/_ws/log/stream"):
-        socket.on("framereceived", lambda payload: playground.record(json.loads(payload)) if isinstance(payload, str) else None)
-
-
-def _titled(page: Page, heading: str | re.Pattern[str]) -> Locator:
-    """The rendered Adaptive Card whose heading is `heading` (not a card that merely mentions it)."""
-    return page.locator(".ac-adaptiveCard").filter(has=page.get_by_role("heading", name=heading, exact=True))
-
-
-def _labelled(label: str) -> re.Pattern[str]:
-    # An input's accessible name is its label, then " *" when required (and any error message).
-    return re.compile(rf"^{re.escape(label)}")
-
-
 def _said(page: Page, text: str | re.Pattern[str]) -> Locator:
     """A plain text message in the chat (the requester's order card may say the same: take the first)."""
     return page.get_by_role("paragraph").filter(has_text=text).first
-
-
-async def _say(page: Page, text: str) -> None:
-    compose = page.locator("[data-lexical-editor='true'][role='textbox']")
-    await compose.click()
-    await compose.fill(text)
-    await page.get_by_role("button", name="Send Message").click()
-
-
-async def _shoot(page: Page, card: Locator, name: str) -> None:
-    """Screenshot the page with `card` in view; a card taller than the chat is shot in a taller window."""
-    await card.scroll_into_view_if_needed()
-    viewport = page.viewport_size
-    box = await card.bounding_box()
-    if box and box["height"] > viewport["height"] - CHROME_PX:
-        await page.set_viewport_size({"width": viewport["width"], "height": min(int(box["height"]) + CHROME_PX, MAX_SHOT_HEIGHT)})
-        await card.evaluate("card => card.scrollIntoView({block: 'center'})")
-        try:
-            await page.screenshot(path=str(SCREENSHOTS / name))
-        finally:
-            await page.set_viewport_size(viewport)
-        return
-    await page.screenshot(path=str(SCREENSHOTS / name))
 
 
 async def _answered(playground, text: str, timeout: float = REPLY_TIMEOUT) -> dict:
@@ -106,10 +57,10 @@ async def _answered(playground, text: str, timeout: float = REPLY_TIMEOUT) -> di
 async def _open(context: BrowserContext, playground) -> Page:
     page = await context.new_page()
     page.set_default_timeout(STEP_TIMEOUT_MS)
-    page.on("websocket", lambda socket: _keep_log_panel(socket, playground))
+    page.on("websocket", lambda socket: keep_log_panel(socket, playground))
     await page.goto(playground.url + "/")
     # Opening the personal chat installs the bot: the welcome card.
-    await expect(_titled(page, WELCOME).first).to_be_visible()
+    await expect(titled(page, WELCOME).first).to_be_visible()
     return page
 
 
@@ -125,11 +76,11 @@ async def test_an_order_is_approved_across_two_teams_clients(require_browser, se
             contexts = []
             for who in ("stefan", "anna"):
                 context = await browser.new_context(viewport={"width": 1400, "height": 1000}, service_workers="block")
-                await context.route("**/*", _only_loopback)
+                await context.route("**/*", only_loopback)
                 contexts.append(context)
             # Stefan opens Seatdesk in his Teams and says hello: from now on Seatdesk can reach him.
             pages["stefan"] = stefan = await _open(contexts[0], playground)
-            await _say(stefan, "hello")
+            await say(stefan, "hello")
             hello = await _answered(playground, "hello")
             assert hello["request"]["body"]["from"]["aadObjectId"] == identity.user["aad_object_id"]
             assert hello["response"]["statusCode"] < 300, hello
@@ -158,8 +109,8 @@ async def test_an_order_is_approved_across_two_teams_clients(require_browser, se
 async def _order(page: Page, playground, customer: str, approver: str) -> str:
     """Anna: catalog → Power BI Pro's offers → 3 seats → separate subscription → check out → place order."""
     sent_before = len(playground.cards_sent())
-    await _say(page, "catalog")
-    catalog = _titled(page, f"Catalog of {customer}")
+    await say(page, "catalog")
+    catalog = titled(page, f"Catalog of {customer}")
     try:
         await expect(catalog).to_be_visible()
     except AssertionError:
@@ -178,19 +129,19 @@ async def _order(page: Page, playground, customer: str, approver: str) -> str:
     sent_before = len(playground.cards_sent())
     await buttons.nth(names.index(PRODUCT)).click()
 
-    offers = _titled(page, PRODUCT)
+    offers = titled(page, PRODUCT)
     await expect(offers).to_be_visible()
     await expect(catalog).to_have_count(0)  # answered in place
     sent = await playground.card_sent(PRODUCT, after=sent_before)
     choice = next(c["title"] for c in card_inputs(sent)["offer"]["choices"] if c["title"].startswith(OFFER))
-    await offers.get_by_role("combobox", name=_labelled("Offer")).click()
+    await offers.get_by_role("combobox", name=labelled("Offer")).click()
     await page.get_by_role("option", name=choice, exact=True).click()
-    await expect(offers.get_by_role("combobox", name=_labelled("Offer"))).to_have_value(choice)
-    await offers.get_by_role("spinbutton", name=_labelled("Seats")).fill(str(SEATS))
+    await expect(offers.get_by_role("combobox", name=labelled("Offer"))).to_have_value(choice)
+    await offers.get_by_role("spinbutton", name=labelled("Seats")).fill(str(SEATS))
     await offers.get_by_role("button", name="Add to cart", exact=True).click()
 
     # Fabrikam already has Power BI Pro (a trial): order a separate subscription.
-    duplicate, cart = _titled(page, f"You already have {PRODUCT}"), _titled(page, "Your cart")
+    duplicate, cart = titled(page, f"You already have {PRODUCT}"), titled(page, "Your cart")
     await expect(duplicate.or_(cart)).to_be_visible()
     if await duplicate.count():
         await duplicate.get_by_role("button", name="Order a separate subscription", exact=True).click()
@@ -198,41 +149,41 @@ async def _order(page: Page, playground, customer: str, approver: str) -> str:
     await expect(cart).to_contain_text(f"Added {SEATS} × {PRODUCT} to your cart.")
     await cart.get_by_role("button", name="Check out", exact=True).click()
 
-    checkout = _titled(page, "Check out")
+    checkout = titled(page, "Check out")
     await expect(checkout).to_be_visible()
     await expect(checkout).to_contain_text(f"{SEATS} × {PRODUCT}")
     await expect(checkout).to_contain_text("1 month")
     await expect(checkout).to_contain_text("This order needs approval by")
     await expect(checkout.get_by_role("checkbox")).to_have_count(0)  # a monthly term: nothing to accept
-    await _shoot(page, checkout, "13-order-checkout.png")
+    await shoot(page, checkout, "13-order-checkout.png")
 
     await checkout.get_by_role("button", name="Place order", exact=True).click()
-    placed = _titled(page, re.compile(r"^Order ORD-[\w-]+$"))
+    placed = titled(page, re.compile(r"^Order ORD-[\w-]+$"))
     await expect(placed).to_be_visible()
     await expect(placed).to_contain_text("Your order is waiting for approval.")
     await expect(placed).to_contain_text(approver)
     await expect(placed).to_contain_text("Waiting for approval")
     await expect(checkout).to_have_count(0)
-    await _shoot(page, placed, "14-order-waiting.png")
+    await shoot(page, placed, "14-order-waiting.png")
     heading = await placed.get_by_role("heading").first.inner_text()
     return re.search(r"ORD-[\w-]+", heading).group(0)
 
 
 async def _approve(page: Page, number: str, requester: str, approver: str) -> None:
     """Stefan: the approval card arrives in his chat on its own; he presses Approve."""
-    approval = _titled(page, f"Approval needed: order {number}")
+    approval = titled(page, f"Approval needed: order {number}")
     await expect(approval).to_be_visible()
     await expect(approval).to_contain_text(f"{requester} wants to order:")
     await expect(approval).to_contain_text(f"{SEATS} × {PRODUCT}")
     await expect(approval.get_by_role("button", name="Reject", exact=True)).to_be_visible()
-    await _shoot(page, approval, "15-approval-card.png")
+    await shoot(page, approval, "15-approval-card.png")
 
     await approval.get_by_role("button", name="Approve", exact=True).click()
     await expect(approval).to_contain_text(f"✔ Approved by {approver} on ")
     await expect(approval.get_by_role("button")).to_have_count(0)
     await expect(approval).to_have_count(1)  # in place, not posted again
     await expect(_said(page, f"The order {number} you approved is ready.")).to_be_visible()
-    await _shoot(page, approval, "16-approved.png")
+    await shoot(page, approval, "16-approved.png")
 
 
 async def _hear_back(page: Page, number: str, approver: str) -> None:
@@ -241,4 +192,4 @@ async def _hear_back(page: Page, number: str, approver: str) -> None:
     ready = _said(page, f"Your order {number} is ready")
     await expect(approved).to_be_visible()
     await expect(ready).to_be_visible()
-    await _shoot(page, ready, "17-order-ready.png")
+    await shoot(page, ready, "17-order-ready.png")

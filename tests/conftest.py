@@ -224,6 +224,28 @@ def card_text(card: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def card_inputs(card: Any) -> list[dict[str, Any]]:
+    """Every Input.* element of a card, in order."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("type"), str) and node["type"].startswith("Input."):
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    return found
+
+
+def card_input(card: Any, input_id: str) -> dict[str, Any] | None:
+    return next((i for i in card_inputs(card) if i.get("id") == input_id), None)
+
+
 def buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
 

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from bot.app import RUNTIME
 from services.models import Customer, Operation, Order, Product, Role, ScheduledChange, Subscription, SupportCase, User
-from tests.conftest import Teams, buttons, person
+from tests.conftest import Teams, buttons, card_input, card_inputs, person
 
 CARD = "application/vnd.microsoft.card.adaptive"
 MESSAGE = "application/vnd.microsoft.activity.message"
@@ -27,38 +27,8 @@ SNAPSHOT_TABLES = (
 )
 
 
-def _find(card: Any, key: str, value: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get(key) == value:
-                found.append(node)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(card)
-    return found
 
 
-def _inputs(card: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("type"), str) and node["type"].startswith("Input.") and node.get("id"):
-                found.append(node)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(card)
-    return found
 
 
 def _button(card: Any, verb: str) -> dict[str, Any]:
@@ -104,7 +74,7 @@ async def _northwind_activity(bot_client, connector, db) -> dict[str, Any]:
         product = await _scalar(db, select(Product.id).where(Product.key == "visio-p2"))
         _, body = await daniel.click("catalog.product", {"product": product})
         offers = body["value"]
-        offer = _find(offers, "id", "offer")[0]["choices"][0]["value"]
+        offer = card_input(offers, "offer")["choices"][0]["value"]
         data = {**_button(offers, "cart.add")["data"], "offer": offer, "quantity": str(quantity), "separate": separate}
         _, body = await daniel.click("cart.add", data)
         if any(b.get("data", {}).get("separate") is True for b in buttons(body["value"])):
@@ -121,14 +91,14 @@ async def _northwind_activity(bot_client, connector, db) -> dict[str, Any]:
     # One line left in the cart.
     product = await _scalar(db, select(Product.id).where(Product.key == "visio-p2"))
     _, body = await daniel.click("catalog.product", {"product": product})
-    offer = _find(body["value"], "id", "offer")[0]["choices"][0]["value"]
+    offer = card_input(body["value"], "offer")["choices"][0]["value"]
     await daniel.click("cart.add", {**_button(body["value"], "cart.add")["data"], "offer": offer, "quantity": "3", "separate": True})
 
     _, body = await daniel.click("case.open", {"summary": CASE_TITLE})
     form = body["value"]
     submit = _button(form, "case.submit")["data"]
     inputs: dict[str, Any] = {}
-    for i in _inputs(form):
+    for i in (i for i in card_inputs(form) if i.get("id")):
         if i["type"] == "Input.ChoiceSet":
             inputs[i["id"]] = i.get("value") or i["choices"][0]["value"]
         elif i["type"] == "Input.Toggle":

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from bot.app import RUNTIME
 from bot.worker import run_once
 from services.models import ApprovalStatus, Order, OrderStatus, Product, Role, Subscription
-from tests.conftest import Teams, buttons, card_text, person
+from tests.conftest import Teams, buttons, card_input, card_inputs, card_text, person
 
 
 def _cards(activities):
@@ -21,21 +21,6 @@ def _button(card, verb, **data):
     return next(b for b in buttons(card) if b["verb"] == verb and all(b["data"].get(k) == v for k, v in data.items()))
 
 
-def _input(card, input_id):
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("id") == input_id:
-                found.append(node)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(card)
-    return found[0] if found else None
 
 
 async def _teams(bot_client, connector, db, customer="northwind", role=Role.MODIFY) -> Teams:
@@ -56,7 +41,7 @@ async def _offers(teams, product_id):
 
 
 async def _add(teams, offers_card, offer_index=0, quantity=3, **extra):
-    offer = _input(offers_card, "offer")["choices"][offer_index]["value"]
+    offer = card_input(offers_card, "offer")["choices"][offer_index]["value"]
     data = {**_button(offers_card, "cart.add")["data"], "offer": offer, "quantity": str(quantity), **extra}
     return await teams.click("cart.add", data)
 
@@ -85,7 +70,7 @@ async def test_offers_compare_term_and_billing_on_one_card(bot_client, connector
     text = card_text(card)
     for label in ("1 month", "1 year", "3 years", "billed monthly", "billed annually", "Per seat / month", "Per seat / term"):
         assert label in text, label
-    assert len(_input(card, "offer")["choices"]) >= 3
+    assert len(card_input(card, "offer")["choices"]) >= 3
 
 
 async def test_cart_add_update_remove_survives_restart(bot_client, connector, demo_db):
@@ -94,10 +79,10 @@ async def test_cart_add_update_remove_survives_restart(bot_client, connector, de
     assert "Added 2 × Visio Plan 2" in card_text(body["value"])
     _, body = await _add(teams, await _offers(teams, await _product_id(demo_db, "pbi-pro")), quantity=4)
     cart = body["value"]
-    line_ids = [i["id"] for i in _all_inputs(cart) if i["id"].startswith("qty_")]
+    line_ids = [i["id"] for i in card_inputs(cart) if i["id"].startswith("qty_")]
     assert len(line_ids) == 2
     _, body = await teams.click("cart.update", {line_ids[0]: "5", line_ids[1]: "4"})
-    assert "5 × Visio Plan 2" in card_text(body["value"]) or _input(body["value"], line_ids[0])["value"] == 5
+    assert "5 × Visio Plan 2" in card_text(body["value"]) or card_input(body["value"], line_ids[0])["value"] == 5
     _, body = await teams.click("cart.update", {line_ids[0]: "0"})
     assert "Choose between" in card_text(body["value"])
     _, body = await teams.click("cart.remove", {"item": int(line_ids[1][4:])})
@@ -108,21 +93,6 @@ async def test_cart_add_update_remove_survives_restart(bot_client, connector, de
     assert "Visio Plan 2" in card_text(body["value"])
 
 
-def _all_inputs(card):
-    out = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if str(node.get("type", "")).startswith("Input."):
-                out.append(node)
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(card)
-    return out
 
 
 async def test_duplicate_check_offers_the_seat_change_or_a_separate_subscription(bot_client, connector, demo_db):
@@ -141,7 +111,7 @@ async def test_annual_terms_need_acceptance(bot_client, connector, demo_db):
     teams = await _teams(bot_client, connector, demo_db)
     await _add(teams, await _offers(teams, await _product_id(demo_db, "visio-p2")), offer_index=1, quantity=2)
     card, data = await _checkout(teams)
-    assert _input(card, "accept") and _input(card, "accept_name")["value"] == teams.who.name
+    assert card_input(card, "accept") and card_input(card, "accept_name")["value"] == teams.who.name
     _, body = await teams.click("checkout.confirm", {**data, "accept": "false"})
     assert "need your acceptance" in card_text(body["value"])
     async with demo_db() as session:

@@ -50,19 +50,3 @@ def cards_of(activities) -> list[dict]:
     return [a["content"] for activity in activities for a in activity.get("attachments") or []]
 
 
-def input_of(card: dict, input_id: str) -> dict | None:
-    found = None
-
-    def walk(node):
-        nonlocal found
-        if isinstance(node, dict):
-            if node.get("id") == input_id and str(node.get("type", "")).startswith("Input."):
-                found = node
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from services.cases import CaseDraft, DatabaseHelpdesk, Viewer, idempotency_key, new_form_id
 from services.models import AuditEntry, CasePriority, CaseStatus, Customer, Product, Role, SupportCase
-from tests.cases.conftest import cards_of, input_of, teams_for
+from tests.cases.conftest import cards_of, teams_for
+from tests.conftest import card_input
 from tests.conftest import buttons, card_text
 
 CARD = "application/vnd.microsoft.card.adaptive"
@@ -65,14 +66,14 @@ async def test_form_asks_the_customers_own_questions_and_shows_priority_definiti
     # Global questions for every customer, and Fabrikam's own required cost centre.
     for label in ("Which device/OS is affected?", "How many users are affected?", "Since when does the problem occur?", "Cost centre (Kostenstelle)"):
         assert label in text, label
-    cost = input_of(card, "q_cost_centre")
+    cost = card_input(card, "q_cost_centre")
     assert cost["isRequired"] is True and cost["label"] and cost["errorMessage"]
-    assert input_of(card, "q_since")["type"] == "Input.Date"
-    assert input_of(card, "title")["isRequired"] is True
+    assert card_input(card, "q_since")["type"] == "Input.Date"
+    assert card_input(card, "title")["isRequired"] is True
     # Priorities with their definitions.
     for word in ("Low", "Normal", "High", "Critical", "The business is stopped"):
         assert word in text
-    assert input_of(card, "priority")["value"] == "normal"
+    assert card_input(card, "priority")["value"] == "normal"
 
     northwind = await teams_for(bot_client, connector, demo_db, "northwind")
     form = await _form(northwind)
@@ -101,7 +102,7 @@ async def test_server_validates_the_form_and_keeps_what_was_typed(bot_client, co
     assert "Please keep this under 4000 characters." in text
     assert "Please choose one of the options." in text
     assert "Please enter a date as YYYY-MM-DD." in text
-    assert input_of(form, "q_device")["value"] == "Windows"  # kept
+    assert card_input(form, "q_device")["value"] == "Windows"  # kept
     assert _submit_button(form)["data"]["form_id"] == _submit_button(card)["data"]["form_id"]
     assert await _case_count(demo_db) == 0
     # A forged form id is refused outright.
@@ -112,21 +113,21 @@ async def test_server_validates_the_form_and_keeps_what_was_typed(bot_client, co
 async def test_what_the_user_said_prefills_the_form(bot_client, connector, demo_db):
     teams = await teams_for(bot_client, connector, demo_db, "fabrikam")
     card = await _form(teams, "Visio keeps crashing when I open a drawing")
-    assert input_of(card, "title")["value"] == "Visio keeps crashing when I open a drawing"
+    assert card_input(card, "title")["value"] == "Visio keeps crashing when I open a drawing"
     async with demo_db() as session:
         visio = (await session.execute(select(Product).where(Product.key == "visio-p2"))).scalar_one()
-    assert input_of(card, "product")["value"] == str(visio.id)
+    assert card_input(card, "product")["value"] == str(visio.id)
     assert "I filled in what you told me" in card_text(card)
 
     card = await _form(teams, "I can't sign in to Outlook")
-    assert input_of(card, "title")["value"] == "I can't sign in to Outlook"
-    assert input_of(card, "product")["value"] == "none"  # Outlook is not one of their products
+    assert card_input(card, "title")["value"] == "I can't sign in to Outlook"
+    assert card_input(card, "product")["value"] == "none"  # Outlook is not one of their products
 
     # A product they don't have is not pre-selected (Northwind has no Visio).
     northwind = await teams_for(bot_client, connector, demo_db, "northwind")
     card = await _form(northwind, "open a case about Visio crashing")
-    assert input_of(card, "title")["value"] == "Visio crashing"
-    assert input_of(card, "product") is None or input_of(card, "product")["value"] == "none"
+    assert card_input(card, "title")["value"] == "Visio crashing"
+    assert card_input(card, "product") is None or card_input(card, "product")["value"] == "none"
 
 
 async def test_open_a_case_gets_the_number_at_once_and_a_double_submit_opens_one(bot_client, connector, demo_db):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +26,7 @@ log = logging.getLogger("seatdesk.turn")
 CARD = "application/vnd.microsoft.card.adaptive"
 SEEN = "seen/"
 MAX_TEXT = 4000
+KNOWN_REFERENCES = 10_000
 
 
 def _tenant_id(activity: Activity) -> str | None:
@@ -70,6 +72,8 @@ class SeatdeskBot(Bot):
         self.provider = provider or LedgerProvider()
         self.order_submitter = LedgerOrders()
         self._background: set[asyncio.Task] = set()
+        # (user, conversation) → the reference and locale this process last stored (most recent last).
+        self._stored_references: OrderedDict[tuple[int, str], tuple[dict, str | None]] = OrderedDict()
         self._clock = clock
         self._conversation_state = conversation_state
         self._storage = storage
@@ -105,6 +109,11 @@ class SeatdeskBot(Bot):
         # an unchanged reference is not rewritten, so an ordinary turn only reads the database.
         reference.pop("activityId", None)
         conversation_type = (activity.conversation.conversation_type if activity.conversation else None) or "personal"
+        known_key = (identity.user_id, activity.conversation.id)
+        known = (reference, activity.locale if activity.locale and activity.locale != identity.locale else None)
+        if self._stored_references.get(known_key) == known:
+            self._stored_references.move_to_end(known_key)
+            return  # this process stored exactly this reference already: nothing to read or write
         now = self._clock.now()
         async with self._db() as session, session.begin():
             existing = (
@@ -138,6 +147,9 @@ class SeatdeskBot(Bot):
                 # Proactive messages (approvals, notices) follow the language of the person's Teams client.
                 user = await session.get(User, identity.user_id)
                 user.locale = activity.locale[:16]
+        self._stored_references[known_key] = known
+        if len(self._stored_references) > KNOWN_REFERENCES:
+            self._stored_references.popitem(last=False)
 
     async def _context(self, turn_context: TurnContext, identity: Identity) -> FlowContext:
         state = await self._flow_state.get(turn_context, dict)

@@ -149,8 +149,12 @@ async def handle_text(ctx: FlowContext, message: str) -> Outcome:
             return understood
         if understood is not None:
             return await dispatch(ctx, *understood)
-    vocabulary = await _vocabulary(ctx)
     await _drop_confirmed(ctx)
+    memory = _memory(ctx)
+    if normalize(message) in _LOOKUP and not (memory.get("pending") or memory.get("awaiting")):
+        vocabulary = lang.EMPTY  # a command ("dashboard", "my cases") names none of the customer's products
+    else:
+        vocabulary = await _vocabulary(ctx)
     understanding = await understand(ctx, message, vocabulary)
     _reply_language(ctx, message, understanding)
     outcome = await _route(ctx, message, understanding, vocabulary)

@@ -18,7 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cached_property
+import functools
 from typing import Any
 
 # -- what the parser may answer ----------------------------------------------------------------
@@ -63,9 +63,9 @@ class Vocabulary:
     subscriptions: tuple[OwnedSubscription, ...] = ()
     products: tuple[Product, ...] = ()
 
-    @cached_property
+    @property
     def index(self) -> "_Index":
-        return _Index.build(self)
+        return _index_of(self)
 
     def subscription(self, subscription_id: int) -> OwnedSubscription | None:
         return next((s for s in self.subscriptions if s.id == subscription_id), None)
@@ -416,6 +416,12 @@ def _close(a: str, b: str, limit: int) -> bool:
             return False
         prev2, prev = prev, cur
     return prev[-1] <= limit
+
+
+@functools.lru_cache(maxsize=128)
+def _index_of(vocabulary: Vocabulary) -> "_Index":
+    # A vocabulary is read again for every message; an unchanged one (the usual case) is indexed once.
+    return _Index.build(vocabulary)
 
 
 @dataclass(frozen=True)

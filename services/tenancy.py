@@ -47,14 +47,17 @@ class Identity:
 async def resolve_identity(session: AsyncSession, tenant_id: str | None, aad_object_id: str | None) -> Identity | NotRegistered:
     if not tenant_id or not aad_object_id:
         return NotRegistered.NO_IDENTITY
-    customer = (await session.execute(select(Customer).where(Customer.tenant_id == tenant_id.lower()))).scalar_one_or_none()
-    if customer is None:
-        return NotRegistered.UNKNOWN_TENANT
-    user = (
+    # One statement on every turn: the tenant's customer and, when registered, this person.
+    found = (
         await session.execute(
-            select(User).where(User.customer_id == customer.id, User.aad_object_id == aad_object_id.lower())
+            select(Customer, User)
+            .outerjoin(User, (User.customer_id == Customer.id) & (User.aad_object_id == aad_object_id.lower()))
+            .where(Customer.tenant_id == tenant_id.lower())
         )
-    ).scalar_one_or_none()
+    ).first()
+    if found is None:
+        return NotRegistered.UNKNOWN_TENANT
+    customer, user = found
     if user is None:
         return NotRegistered.UNKNOWN_USER
     if user.status != UserStatus.ACTIVE:

@@ -199,6 +199,24 @@ async def test_conversation_reference_is_kept_for_proactive_messages(bot_client,
     assert refs[0].service_url == connector.url and refs[0].reference["conversation"]["id"] == teams.conversation_id
 
 
+async def test_a_new_locale_is_stored_although_the_reference_is_unchanged(bot_client, connector, demo_db):
+    """Guards the per-process memory of stored references: it skips the database only for what it stored."""
+    from services.models import User
+
+    teams = await _teams(bot_client, connector, demo_db)
+    await teams.say("dashboard")
+    await teams.say("dashboard")
+    teams.locale = "de-DE"
+    await teams.say("dashboard")
+    async with demo_db() as session:
+        assert (await session.get(User, teams.who.user_id)).locale == "de-DE"
+    # Back in English: stored again, though this process stored the same reference before.
+    teams.locale = "en-US"
+    await teams.say("dashboard")
+    async with demo_db() as session:
+        assert (await session.get(User, teams.who.user_id)).locale == "en-US"
+
+
 async def test_partner_staff_chooses_a_customer_first(bot_client, connector, demo_db):
     teams = await _teams(bot_client, connector, demo_db, customer="contoso", role=Role.ADMIN, partner_staff=True)
     cards = _cards(await teams.say("dashboard"))

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from copy import deepcopy
 from typing import Any
 
 from botbuilder.core import Storage
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,8 +38,9 @@ class SqlStorage(Storage):
         if not keys:
             return {}
         async with self._db() as session:
-            rows = (await session.execute(select(BotState).where(BotState.key.in_(list(keys))))).scalars()
-            return {row.key: {**deepcopy(row.data), "e_tag": row.etag} for row in rows}
+            # Columns, not entities: every turn reads its state, and the JSON is decoded afresh for each read.
+            rows = await session.execute(select(BotState.key, BotState.data, BotState.etag).where(BotState.key.in_(list(keys))))
+            return {row.key: {**row.data, "e_tag": row.etag} for row in rows}
 
     async def write(self, changes: dict[str, object]) -> None:
         if not changes:
@@ -80,7 +80,7 @@ class SqlStorage(Storage):
         """True for the first caller only, whatever runs at the same time (an insert of a new key)."""
         try:
             async with self._db() as session, session.begin():
-                session.add(BotState(key=key, etag=uuid.uuid4().hex, data={}, updated_at=self._clock.now()))
+                await session.execute(insert(BotState).values(key=key, etag=uuid.uuid4().hex, data={}, updated_at=self._clock.now()))
         except IntegrityError:
             return False
         return True

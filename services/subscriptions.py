@@ -208,18 +208,17 @@ async def load_views(session: AsyncSession, customer_id: int, now: datetime) -> 
     return [to_view(sub, now) for sub in result.scalars()]
 
 
-async def count_pending_changes(session: AsyncSession, customer_id: int) -> int:
-    result = await session.execute(
-        select(func.count(ScheduledChange.id)).where(
-            ScheduledChange.customer_id == customer_id, ScheduledChange.status == ChangeStatus.PENDING
-        )
-    )
-    return int(result.scalar_one())
-
-
 async def overview(session: AsyncSession, customer_id: int, now: datetime) -> Overview:
-    views = await load_views(session, customer_id, now)
-    return summarize(views, await count_pending_changes(session, customer_id), now.date())
+    # One statement: each subscription row also carries the customer's count of pending changes
+    # (a customer without subscriptions has no changes either).
+    pending = (
+        select(func.count(ScheduledChange.id))
+        .where(ScheduledChange.customer_id == customer_id, ScheduledChange.status == ChangeStatus.PENDING)
+        .scalar_subquery()
+    )
+    rows = (await session.execute(select(Subscription, pending).where(Subscription.customer_id == customer_id))).all()
+    views = [to_view(sub, now) for sub, _ in rows]
+    return summarize(views, int(rows[0][1]) if rows else 0, now.date())
 
 
 async def details(

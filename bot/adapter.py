@@ -31,9 +31,29 @@ from bot.connector import BotConnector, to_json
 Logic = Callable[[TurnContext], Awaitable]
 
 
+def tenant_of(*activities: Activity | None) -> str | None:
+    """The Microsoft Entra tenant of the first activity that names one: conversation.tenantId,
+    else channelData.tenant.id. Teams limits an app's requests per tenant, so the connector paces by it."""
+    for activity in activities:
+        if activity is None:
+            continue
+        conversation = activity.conversation
+        if conversation is not None:
+            # botbuilder maps tenant_id to "tenantID"; Teams' "tenantId" lands in additional_properties.
+            tenant_id = conversation.tenant_id or (conversation.additional_properties or {}).get("tenantId")
+            if tenant_id:
+                return str(tenant_id)
+        channel_data = activity.channel_data
+        tenant = channel_data.get("tenant") if isinstance(channel_data, dict) else getattr(channel_data, "tenant", None)
+        tenant_id = tenant.get("id") if isinstance(tenant, dict) else getattr(tenant, "id", None)
+        if tenant_id:
+            return str(tenant_id)
+    return None
+
 
 class SeatdeskAdapter(BotAdapter):
     CONNECTOR_KEY = "seatdesk.connector"
+    PROACTIVE_KEY = "seatdesk.proactive"  # set on turns outside a request: their sends yield to replies
 
     def __init__(self, connector: BotConnector, app_id: str = "") -> None:
         super().__init__()
@@ -94,17 +114,29 @@ class SeatdeskAdapter(BotAdapter):
                 pass
             else:
                 new_id = await self.connector.send(
-                    activity.service_url, activity.conversation.id, to_json(activity), reply_to_id=activity.reply_to_id
+                    activity.service_url,
+                    activity.conversation.id,
+                    to_json(activity),
+                    reply_to_id=activity.reply_to_id,
+                    tenant_id=tenant_of(activity, context.activity),
+                    background=bool(context.turn_state.get(self.PROACTIVE_KEY)),
                 )
             responses.append(ResourceResponse(id=new_id or activity.id or ""))
         return responses
 
     async def update_activity(self, context: TurnContext, activity: Activity) -> ResourceResponse | None:
-        new_id = await self.connector.update(activity.service_url, activity.conversation.id, activity.id, to_json(activity))
+        new_id = await self.connector.update(
+            activity.service_url, activity.conversation.id, activity.id, to_json(activity),
+            tenant_id=tenant_of(activity, context.activity), background=bool(context.turn_state.get(self.PROACTIVE_KEY)),
+        )
         return ResourceResponse(id=new_id) if new_id else None
 
     async def delete_activity(self, context: TurnContext, reference: ConversationReference) -> None:
-        await self.connector.delete(reference.service_url, reference.conversation.id, reference.activity_id)
+        tenant_id = reference.conversation.tenant_id or tenant_of(context.activity)
+        await self.connector.delete(
+            reference.service_url, reference.conversation.id, reference.activity_id,
+            tenant_id=tenant_id, background=bool(context.turn_state.get(self.PROACTIVE_KEY)),
+        )
 
     # -- proactive --------------------------------------------------------------------------
     async def continue_conversation(  # pylint: disable=arguments-differ
@@ -124,4 +156,5 @@ class SeatdeskAdapter(BotAdapter):
         self.connector.policy.check(reference.service_url)
         activity = get_continuation_activity(reference)
         context = self._context(activity, identity, audience or AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE, callback)
+        context.turn_state[self.PROACTIVE_KEY] = True
         await self.run_pipeline(context, callback)

@@ -12,7 +12,7 @@ from botbuilder.schema import Activity, ActivityTypes
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.adapter import SeatdeskAdapter
-from bot.auth import KeysUnavailable, RequestAuthenticator, ServiceUrlPolicy, Unauthorized
+from bot.auth import DEFAULT_FILE_HOSTS, KeysUnavailable, RequestAuthenticator, ServiceUrlPolicy, Unauthorized
 from bot.config import Settings
 from bot.connector import BotConnector, ConversationPacer, token_source
 from bot.handler import SeatdeskBot, invoke_body
@@ -58,9 +58,17 @@ def service_url_policy(settings: Settings) -> ServiceUrlPolicy:
     return ServiceUrlPolicy.parse(settings.service_url_allowlist, allow_loopback=not settings.auth_enabled and settings.allow_anonymous)
 
 
+def file_host_policy(settings: Settings) -> ServiceUrlPolicy:
+    """The hosts a file may be downloaded from with the bot's token; loopback as for serviceUrls."""
+    return ServiceUrlPolicy.parse(
+        settings.file_hosts, allow_loopback=not settings.auth_enabled and settings.allow_anonymous, defaults=DEFAULT_FILE_HOSTS
+    )
+
+
 def make_connector(settings: Settings) -> BotConnector:
     return BotConnector(
         policy=service_url_policy(settings),
+        file_hosts=file_host_policy(settings),
         tokens=token_source(settings.app_id, settings.app_password, settings.app_type, settings.app_tenant_id),
         pacer=ConversationPacer(),
     )
@@ -188,6 +196,7 @@ def create_app(
         provider=provider,
         graph=graph,
         language_model=tool_router(settings.llm_config()) if settings.language_model else None,
+        turn_deadline_seconds=settings.turn_deadline_seconds,
     )
     language_model = bot.language_model
     if order_submitter is not None:
@@ -211,6 +220,8 @@ def create_app(
         app.on_cleanup.append(worker.stop)
 
     async def _dispose(app: web.Application) -> None:
+        # Notices and late results still on their way finish (within the grace) before the connector and database close.
+        await bot.drain(settings.shutdown_grace_seconds)
         await knowledge.close()
         if language_model is not None:
             await language_model.close()

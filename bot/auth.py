@@ -28,6 +28,9 @@ log = logging.getLogger("seatdesk.auth")
 BOTFRAMEWORK_METADATA_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
 BOTFRAMEWORK_ISSUER = "https://api.botframework.com"
 DEFAULT_SERVICE_URL_ALLOWLIST = ("smba.trafficmanager.net", "*.botframework.com", "*.teams.microsoft.com")
+# Where Teams serves files that need the bot's own token (pasted images): its media service
+# (us-api.asm.skype.com/v1/objects/…) and the Bot Connector's /v3/attachments.
+DEFAULT_FILE_HOSTS = ("*.asm.skype.com", *DEFAULT_SERVICE_URL_ALLOWLIST)
 # The Bot Framework's documented tolerance for clocks that disagree.
 CLOCK_SKEW_SECONDS = 300
 ALGORITHMS = ("RS256", "RS384", "RS512")
@@ -214,6 +217,7 @@ class DisallowedServiceUrl(Exception):
 
 class ServiceUrlPolicy:
     """The hosts Seatdesk may send to: exact names, or `*.suffix` for any subdomain of suffix.
+    (Also the hosts that may receive the bot's token for a file download: SEATDESK_FILE_HOSTS.)
 
     Only https, except loopback hosts over http or https when `allow_loopback` (anonymous
     development mode: the Agents Playground, tests, the benchmark)."""
@@ -235,10 +239,10 @@ class ServiceUrlPolicy:
         self._decided: dict[str, bool] = {}
 
     @classmethod
-    def parse(cls, raw: str, *, allow_loopback: bool = False) -> "ServiceUrlPolicy":
-        """From the comma-separated setting; empty means Microsoft's hosts."""
+    def parse(cls, raw: str, *, allow_loopback: bool = False, defaults: Iterable[str] = DEFAULT_SERVICE_URL_ALLOWLIST) -> "ServiceUrlPolicy":
+        """From the comma-separated setting; empty means Microsoft's hosts (`defaults`)."""
         patterns = [p for p in (part.strip() for part in raw.split(",")) if p]
-        return cls(patterns or DEFAULT_SERVICE_URL_ALLOWLIST, allow_loopback=allow_loopback)
+        return cls(patterns or defaults, allow_loopback=allow_loopback)
 
     def allows(self, service_url: str | None) -> bool:
         if not service_url:

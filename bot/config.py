@@ -88,6 +88,9 @@ class Settings:
     azure_openai_api_version: str = field(default="2024-10-21", metadata={"env": "SEATDESK_AZURE_OPENAI_API_VERSION"})
     # Teams waits 15 s for the whole turn; the model call must end well before that.
     llm_timeout_seconds: float = field(default=6.0, metadata={"env": "SEATDESK_LLM_TIMEOUT_SECONDS", "range": (0.5, 12.0)})
+    # Teams retries a turn it has no answer for after 15 s: slow work (a provider, Graph, downloads, a model)
+    # is waited for this long at most, then finishes in the background and is reported afterwards.
+    turn_deadline_seconds: float = field(default=5.0, metadata={"env": "SEATDESK_TURN_DEADLINE_SECONDS", "range": (0.5, 10.0)})
     # Where the Bot Framework publishes the keys that sign the tokens of requests from Teams.
     openid_metadata_url: str = field(
         default="https://login.botframework.com/v1/.well-known/openidconfiguration", metadata={"env": "SEATDESK_OPENID_METADATA_URL"}
@@ -96,6 +99,13 @@ class Settings:
     service_url_allowlist: str = field(
         default="smba.trafficmanager.net,*.botframework.com,*.teams.microsoft.com", metadata={"env": "SEATDESK_SERVICE_URL_ALLOWLIST"}
     )
+    # The only hosts that may receive the bot's own token with a file download (a pasted image). Separate
+    # from the list above: Teams serves images from its media hosts, which never get a reply.
+    file_hosts: str = field(
+        default="*.asm.skype.com,smba.trafficmanager.net,*.botframework.com,*.teams.microsoft.com", metadata={"env": "SEATDESK_FILE_HOSTS"}
+    )
+    # On SIGTERM, work still running after turns (notices, late results) gets this long before the connections close.
+    shutdown_grace_seconds: float = field(default=10.0, metadata={"env": "SEATDESK_SHUTDOWN_GRACE_SECONDS", "range": (0.0, 120.0)})
     # Typed messages routed by the model (tool calling), the offline parser as fallback; off: offline only.
     language_model: bool = field(default=False, metadata={"env": "SEATDESK_LANGUAGE_MODEL"})
     # Where subscriptions live: Seatdesk's own ledger, or Microsoft Partner Center (docs/partner-center.md).
@@ -156,11 +166,10 @@ class Settings:
         metadata = urlsplit(self.openid_metadata_url)
         if not (metadata.scheme == "https" or (metadata.scheme == "http" and metadata.hostname in _LOOPBACK)) or not metadata.hostname:
             raise SettingsError(f"SEATDESK_OPENID_METADATA_URL must be an https URL (got {self.openid_metadata_url!r})")
-        for host in (part.strip() for part in self.service_url_allowlist.split(",")):
-            if host and not _HOST_PATTERN.fullmatch(host):
-                raise SettingsError(
-                    f"SEATDESK_SERVICE_URL_ALLOWLIST must list host names or *.domain patterns, separated by commas (got {host!r})"
-                )
+        for name, hosts in (("SEATDESK_SERVICE_URL_ALLOWLIST", self.service_url_allowlist), ("SEATDESK_FILE_HOSTS", self.file_hosts)):
+            for host in (part.strip() for part in hosts.split(",")):
+                if host and not _HOST_PATTERN.fullmatch(host):
+                    raise SettingsError(f"{name} must list host names or *.domain patterns, separated by commas (got {host!r})")
         if self.azure_openai_endpoint:
             if not self.azure_openai_deployment:
                 raise SettingsError("SEATDESK_AZURE_OPENAI_DEPLOYMENT is required when SEATDESK_AZURE_OPENAI_ENDPOINT is set")

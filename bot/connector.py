@@ -8,7 +8,9 @@ and everything stays on the event loop.
 
 Teams' rules (docs: bots/how-to/rate-limit.md): retry 429, 412, 502 and 504 with exponential
 backoff and jitter, honouring Retry-After; never retry a 403 (ConversationBlockedByUser,
-BotNotInConversationRoster); per conversation at most 7 messages/s, 60 per 30 s, 1,800 per hour.
+BotNotInConversationRoster); per conversation at most 7 messages/s, 8 per 2 s, 60 per 30 s and
+1,800 per hour; per tenant at most 30 requests/s, all conversations together. A 401 means the
+cached token expired or was revoked: it is dropped and the request tried once more with a new one.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ import json
 import logging
 import random
 import time
-from collections import OrderedDict, deque
+from bisect import bisect_left, bisect_right, insort
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +32,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from msrest.serialization import Model, Serializer
 
-from bot.auth import ServiceUrlPolicy, _is_loopback
+from bot.auth import DEFAULT_FILE_HOSTS, ServiceUrlPolicy, _is_loopback
 
 log = logging.getLogger("seatdesk.connector")
 
@@ -38,8 +41,14 @@ LOGIN_AUTHORITY = "https://login.microsoftonline.com"
 MULTI_TENANT_AUTH_TENANT = "botframework.com"
 IMDS_TOKEN_URL = "http://169.254.169.254/metadata/identity/oauth2/token"
 RETRY_STATUSES = frozenset({412, 429, 502, 504})
-# Teams' per-conversation limits for one bot: (messages, seconds).
-TEAMS_CONVERSATION_LIMITS = ((7, 1.0), (60, 30.0), (1800, 3600.0))
+# Teams' per-conversation limits for one bot ("per bot per thread"): (messages, seconds).
+TEAMS_CONVERSATION_LIMITS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
+# Teams' limit for one app in one tenant, every conversation and request together. The docs have
+# said 30 and 50 requests/s at different times; the stricter figure is kept.
+TEAMS_TENANT_LIMITS = ((30, 1.0),)
+# Proactive messages (a batch of notices) use at most this share of a tenant's limit, so replies
+# within a turn always find a free slot and are never queued behind a batch past Teams' 15 s.
+BACKGROUND_SHARE = 0.8
 
 
 class ConnectorError(Exception):
@@ -61,6 +70,9 @@ class TokenSource:
 
     async def token(self, session: aiohttp.ClientSession) -> str | None:
         return None
+
+    def invalidate(self, token: str) -> None:
+        """The Bot Connector refused `token` (401: expired or revoked); the next call gets a new one."""
 
 
 class _CachedToken(TokenSource):
@@ -85,6 +97,11 @@ class _CachedToken(TokenSource):
                     raise TokenError(f"could not obtain the bot's access token: {error}") from error
                 self._token, self._expires_at = token, self._now() + max(0.0, lifetime - 300)
         return self._token
+
+    def invalidate(self, token: str) -> None:
+        # Only the refused token: many requests refused with it at once lead to one new fetch, not many.
+        if self._token == token:
+            self._token = None
 
     async def _fetch(self, session: aiohttp.ClientSession) -> tuple[str, float]:
         raise NotImplementedError
@@ -131,59 +148,122 @@ def token_source(app_id: str, password: str, app_type: str, tenant_id: str) -> T
 
 
 # -- pacing ---------------------------------------------------------------------------------
-class ConversationPacer:
-    """Sliding windows per conversation so Seatdesk stays under Teams' limits instead of collecting 429s.
+def _earliest(times: list[float], limits: tuple[tuple[int, float], ...], t: float) -> float:
+    """The earliest moment from t on at which one more send keeps every window within its limit.
 
-    Each conversation keeps the times of its last messages (at most as many as the largest
-    limit); the next message may go when every window has room. A sender reserves its slot at
-    once and then sleeps, so concurrent senders queue in order without a lock. Conversations
-    idle for longer than the longest window are forgotten, keeping memory flat.
+    `times` is sorted and may hold slots reserved in the future; a window is (end - period, end].
+    The windows that would hold t end in [t, t + period), and the fullest of them ends at t or at
+    a send. If one is full, t has to pass its end and wait until its oldest send has left it.
+    """
+    while True:
+        start = t
+        for count, period in limits:
+            lo, hi = bisect_left(times, t), bisect_left(times, t + period)
+            for i in range(hi - 1, lo - 2, -1):  # the latest window end first: it pushes t furthest
+                end = times[i] if i >= lo else t
+                oldest = bisect_right(times, end - period)
+                if bisect_right(times, end) - oldest >= count:
+                    t = times[oldest] + period
+                    break
+        if t == start:
+            return t
+
+
+class _Windows:
+    """Send times per key (a conversation, a tenant), sorted, reserved future slots included.
+
+    Keys are kept least recently used first; times older than the longest window are dropped, and
+    so are keys idle that long or beyond `max_keys`, keeping memory flat.
+    """
+
+    def __init__(self, limits: tuple[tuple[int, float], ...], max_keys: int) -> None:
+        self.limits = tuple((int(count), float(period)) for count, period in limits)
+        self.background_limits = tuple((max(1, int(count * BACKGROUND_SHARE)), period) for count, period in self.limits)
+        self._keep = max(period for _, period in self.limits)
+        self._max = max_keys
+        self._times: OrderedDict[str, list[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def times(self, key: str, now: float) -> list[float]:
+        times = self._times.pop(key, None) or []
+        del times[: bisect_right(times, now - self._keep)]
+        self._times[key] = times
+        return times
+
+    def forget_idle(self, now: float) -> None:
+        while self._times:
+            times = next(iter(self._times.values()))
+            if len(self._times) > self._max or not times or now - times[-1] > self._keep:
+                self._times.popitem(last=False)
+            else:
+                break
+
+
+class ConversationPacer:
+    """Teams' limits kept before sending instead of collecting 429s: per conversation, and per
+    tenant for all of that tenant's conversations together.
+
+    A sender reserves its slot at once and then sleeps, so concurrent senders queue without a
+    lock. One slot time is recorded in both the conversation's and the tenant's windows, so
+    neither undercounts what was really sent. A conversation's messages keep their order; a
+    tenant's free slots go to whichever conversation may use them, so one busy conversation does
+    not hold up the others, and one tenant's batch never delays another tenant.
     """
 
     def __init__(
         self,
         limits: tuple[tuple[int, float], ...] = TEAMS_CONVERSATION_LIMITS,
         *,
+        tenant_limits: tuple[tuple[int, float], ...] = TEAMS_TENANT_LIMITS,
         max_conversations: int = 10_000,
+        max_tenants: int = 10_000,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._limits = tuple((int(count), float(period)) for count, period in limits)
-        self._longest = max(count for count, _ in self._limits)
-        self._forget_after = max(period for _, period in self._limits)
-        self._max = max_conversations
+        self._conversations = _Windows(limits, max_conversations)
+        self._tenants = _Windows(tenant_limits, max_tenants) if tenant_limits else None
         self._now = monotonic
         self._sleep = sleep
-        self._sent: OrderedDict[str, deque[float]] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._sent)
+        return len(self._conversations)
 
-    def reserve(self, conversation_id: str) -> float:
-        """Take the next slot of this conversation; returns how many seconds to wait before sending."""
+    @property
+    def tenants(self) -> int:
+        """How many tenants' windows are kept (diagnostics, tests)."""
+        return len(self._tenants) if self._tenants is not None else 0
+
+    def reserve(self, conversation_id: str | None, tenant_id: str | None = None, *, background: bool = False) -> float:
+        """Take the next slot of this conversation and tenant; returns how many seconds to wait before sending.
+
+        Without a tenant (not Teams) only the conversation is paced; without a conversation (a
+        delete) only the tenant. A `background` send (proactive) may fill only BACKGROUND_SHARE
+        of the tenant's windows: the rest stays free for replies within a turn.
+        """
         now = self._now()
-        times = self._sent.pop(conversation_id, None)
-        if times is None:
-            times = deque(maxlen=self._longest)
-        at = now
-        for count, period in self._limits:
-            if len(times) >= count:
-                at = max(at, times[-count] + period)
-        times.append(at)
-        self._sent[conversation_id] = times
-        self._forget_idle(now)
+        conversation = self._conversations.times(conversation_id, now) if conversation_id is not None else None
+        tenant = self._tenants.times(tenant_id, now) if tenant_id and self._tenants is not None else None
+        at = max(now, conversation[-1]) if conversation else now
+        while True:
+            start = at
+            if conversation is not None:
+                at = _earliest(conversation, self._conversations.limits, at)
+            if tenant is not None:
+                at = _earliest(tenant, self._tenants.background_limits if background else self._tenants.limits, at)
+            if at == start:
+                break
+        if conversation is not None:
+            conversation.append(at)
+            self._conversations.forget_idle(now)
+        if tenant is not None:
+            insort(tenant, at)
+            self._tenants.forget_idle(now)
         return at - now
 
-    def _forget_idle(self, now: float) -> None:
-        while self._sent:
-            times = next(iter(self._sent.values()))
-            if len(self._sent) > self._max or now - times[-1] > self._forget_after:
-                self._sent.popitem(last=False)
-            else:
-                break
-
-    async def wait(self, conversation_id: str) -> None:
-        delay = self.reserve(conversation_id)
+    async def wait(self, conversation_id: str | None, tenant_id: str | None = None, background: bool = False) -> None:
+        delay = self.reserve(conversation_id, tenant_id, background=background)
         if delay > 0:
             await self._sleep(delay)
 
@@ -194,7 +274,10 @@ class RetryPolicy:
     attempts: int = 4  # in all, the first one included
     base_seconds: float = 0.5
     max_seconds: float = 8.0
-    max_retry_after: float = 30.0  # Teams waits 15 s for a turn; a longer Retry-After is not honoured in full
+    max_retry_after: float = 30.0  # a longer Retry-After is not honoured in full
+    # Within a turn (not a proactive send) retries wait this long in all at most: Teams waits 15 s
+    # for the turn's answer, and a reply that needs longer is given up (and logged) so the turn answers.
+    turn_budget_seconds: float = 5.0
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         if retry_after is not None:
@@ -281,6 +364,7 @@ class BotConnector:
         self,
         *,
         policy: ServiceUrlPolicy,
+        file_hosts: ServiceUrlPolicy | None = None,
         tokens: TokenSource | None = None,
         pacer: ConversationPacer | None = None,
         retry: RetryPolicy = RetryPolicy(),
@@ -290,6 +374,8 @@ class BotConnector:
         rng: random.Random | None = None,
     ) -> None:
         self.policy = policy
+        # Where the bot's token may go with a file download (SEATDESK_FILE_HOSTS): not the reply allow-list.
+        self.file_hosts = file_hosts or ServiceUrlPolicy(DEFAULT_FILE_HOSTS)
         self._tokens = tokens or TokenSource()
         self._pacer = pacer
         self._retry = retry
@@ -330,38 +416,63 @@ class BotConnector:
         path = f"/v3/conversations/{quote(conversation_id, safe='')}/activities"
         return f"{path}/{quote(activity_id, safe='')}" if activity_id else path
 
-    async def send(self, service_url: str, conversation_id: str, activity: dict, *, reply_to_id: str | None = None) -> str | None:
-        """Send a new message (a reply when reply_to_id is given); returns the new activity's id."""
+    async def send(
+        self, service_url: str, conversation_id: str, activity: dict, *, reply_to_id: str | None = None, tenant_id: str | None = None,
+        background: bool = False,
+    ) -> str | None:
+        """Send a new message (a reply when reply_to_id is given); returns the new activity's id.
+
+        `tenant_id` (the conversation's Microsoft Entra tenant) paces the tenant's requests together;
+        `background` (a proactive message) leaves part of the tenant's limit to replies within turns.
+        """
         base, pace = self._base(service_url)
-        if pace:
-            await self._pacer.wait(conversation_id)
-        body = await self._request("POST", base + self._path(conversation_id, reply_to_id), activity)
+        slot = (conversation_id, tenant_id, background) if pace else None
+        body = await self._request("POST", base + self._path(conversation_id, reply_to_id), activity, slot, background)
         return body.get("id") if isinstance(body, dict) else None
 
-    async def update(self, service_url: str, conversation_id: str, activity_id: str, activity: dict) -> str | None:
+    async def update(
+        self, service_url: str, conversation_id: str, activity_id: str, activity: dict, *, tenant_id: str | None = None,
+        background: bool = False,
+    ) -> str | None:
         base, pace = self._base(service_url)
-        if pace:
-            await self._pacer.wait(conversation_id)
-        body = await self._request("PUT", base + self._path(conversation_id, activity_id), activity)
+        slot = (conversation_id, tenant_id, background) if pace else None
+        body = await self._request("PUT", base + self._path(conversation_id, activity_id), activity, slot, background)
         return body.get("id") if isinstance(body, dict) else None
 
-    async def delete(self, service_url: str, conversation_id: str, activity_id: str) -> None:
-        base, _ = self._base(service_url)
-        await self._request("DELETE", base + self._path(conversation_id, activity_id), None)
+    async def delete(
+        self, service_url: str, conversation_id: str, activity_id: str, *, tenant_id: str | None = None, background: bool = False
+    ) -> None:
+        base, pace = self._base(service_url)
+        # Not a message in the conversation, but a request of the tenant's.
+        slot = (None, tenant_id, background) if pace else None
+        await self._request("DELETE", base + self._path(conversation_id, activity_id), None, slot, background)
 
-    async def _request(self, method: str, url: str, payload: dict | None) -> object:
+    async def token_for(self, url: str) -> str | None:
+        """The bot's own token for a file Teams hosts (a pasted image's contentUrl). Only for a host on
+        the file-host allow-list (Teams' media hosts and Bot Connectors, https): never anyone else."""
+        if not self.file_hosts.allows(url):
+            return None
+        return await self._tokens.token(self._client())
+
+    async def _request(
+        self, method: str, url: str, payload: dict | None, slot: tuple[str | None, str | None, bool] | None, background: bool
+    ) -> object:
         session = self._client()
+        data = None if payload is None else json.dumps(payload, default=json_default, separators=(",", ":"))
         attempt = 0
+        refreshed = False
+        waited = 0.0
         while True:
+            if slot is not None:
+                await self._pacer.wait(*slot)  # every attempt is a request that counts against the limits
             headers = {}
             token = await self._tokens.token(session)
             if token:
                 headers["Authorization"] = f"Bearer {token}"
+            if data is not None:
+                headers["Content-Type"] = "application/json; charset=utf-8"
             self.requests += 1
             try:
-                data = None if payload is None else json.dumps(payload, default=json_default, separators=(",", ":"))
-                if data is not None:
-                    headers["Content-Type"] = "application/json; charset=utf-8"
                 async with session.request(method, url, data=data, headers=headers) as response:
                     status = response.status
                     retry_after = _retry_after(response.headers.get("Retry-After"))
@@ -371,13 +482,23 @@ class BotConnector:
                 status, retry_after, body = 0, None, str(error)
             if 200 <= status < 300:
                 return body
+            if status == 401 and token and not refreshed:
+                # The cached token expired early or was revoked: one more try with a new token, no backoff.
+                refreshed = True
+                self._tokens.invalidate(token)
+                log.info("Bot Connector refused the bot's token for %s %s; trying once more with a new one", method, url)
+                continue
             retryable = status == 0 or status in RETRY_STATUSES
             attempt += 1
-            if not retryable or attempt >= self._retry.attempts:
+            delay = self._retry.delay(attempt - 1, retry_after, self._rng) if retryable else 0.0
+            out_of_time = not background and waited + delay > self._retry.turn_budget_seconds
+            if not retryable or attempt >= self._retry.attempts or out_of_time:
+                if out_of_time and retryable:
+                    log.warning("Bot Connector answered %s to %s %s; no retry in %.2f s within a turn", status or "no connection", method, url, delay)
                 if status == 0:
                     raise ConnectorError(0, "Unreachable", str(body))
                 code, message = _error_code(body)
                 raise ConnectorError(status, code, message)
-            delay = self._retry.delay(attempt - 1, retry_after, self._rng)
+            waited += delay
             log.info("Bot Connector answered %s to %s %s; retry %d in %.2f s", status or "no connection", method, url, attempt, delay)
             await self._sleep(delay)

@@ -5,6 +5,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from dataclasses import replace
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from botbuilder.core import Bot, ConversationState, InvokeResponse, MessageFactory, TurnContext
@@ -12,10 +13,12 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from bot.follow_up import TurnFollowUp, file_token
 from bot.storage import SqlStorage
 from cards.text import text
 from dialogs import router
 from dialogs.base import FlowContext, IncomingFile, NoNotifier, Outcome, Reply
+from dialogs.slow import DEADLINE_SECONDS, SlowWork
 from services.models import ConversationRef, User
 from services.ordering import LedgerOrders
 from services.providers import LedgerProvider
@@ -63,7 +66,7 @@ def invoke_body(status: int, kind: str, value: Any) -> dict:
 
 
 class SeatdeskBot(Bot):
-    def __init__(self, *, db, clock, storage: SqlStorage, conversation_state: ConversationState, page_size: int, support_contact: str, notifier=None, provider=None, knowledge=None, graph=None, language_model=None) -> None:
+    def __init__(self, *, db, clock, storage: SqlStorage, conversation_state: ConversationState, page_size: int, support_contact: str, notifier=None, provider=None, knowledge=None, graph=None, language_model=None, turn_deadline_seconds: float = DEADLINE_SECONDS) -> None:
         self.language_model = language_model
         self.graph = graph
         self._knowledge = knowledge
@@ -72,6 +75,10 @@ class SeatdeskBot(Bot):
         self.provider = provider or LedgerProvider()
         self.order_submitter = LedgerOrders()
         self._background: set[asyncio.Task] = set()
+        # The timer of the shutdown grace (drain); tests hold it.
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        # Slow work waits at most until a turn's deadline, then finishes among the background tasks.
+        self.slow_work = SlowWork(turn_deadline_seconds, tasks=self._background)
         # (user, conversation) → the reference and locale this process last stored (most recent last).
         self._stored_references: OrderedDict[tuple[int, str], tuple[dict, str | None]] = OrderedDict()
         self._clock = clock
@@ -172,6 +179,8 @@ class SeatdeskBot(Bot):
             shared=(turn_context.activity.conversation.conversation_type or "personal") != "personal",
             user_mri=turn_context.activity.from_property.id if turn_context.activity.from_property else None,
             language_model=self.language_model,
+            slow=self.slow_work.turn(TurnFollowUp(turn_context)),
+            file_token=file_token(turn_context),
         )
 
     def _unregistered(self, turn_context: TurnContext, why: NotRegistered) -> Reply:
@@ -243,23 +252,53 @@ class SeatdeskBot(Bot):
         self._start_after_turn(ctx)
 
     def _start_after_turn(self, ctx: FlowContext) -> None:
-        for work in ctx.after_turn:
-            task = asyncio.create_task(self._run_after_turn(work, ctx))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        """What the flow left for after its answer (notices to other people, submitting an order) runs
+        in one background task, one piece after the other, so notices arrive in the order written."""
+        if not ctx.after_turn:
+            return
+        work = list(ctx.after_turn)
         ctx.after_turn.clear()
+        names = ", ".join(getattr(piece, "__name__", "work") for piece in work)
+        task = asyncio.create_task(self._run_after_turn(work, ctx), name=f"seatdesk-after-turn {names}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     @staticmethod
-    async def _run_after_turn(work, ctx: FlowContext) -> None:
-        try:
-            await work(ctx)
-        except Exception:  # noqa: BLE001 - the worker retries what failed here
-            log.exception("background work after a turn failed")
+    async def _run_after_turn(work: list, ctx: FlowContext) -> None:
+        for piece in work:
+            try:
+                await piece(ctx)
+            except Exception:  # noqa: BLE001 - never raised into a turn; the worker retries orders and reminders
+                log.exception("background work after a turn failed: %s", getattr(piece, "__name__", piece))
 
     async def idle(self) -> None:
-        """Wait for work started after turns (tests, and a clean shutdown)."""
+        """Wait for work started after turns (tests)."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def drain(self, grace_seconds: float) -> list[str]:
+        """On shutdown: wait up to `grace_seconds` for the background work, then cancel what is still
+        running and log it by name. Returns those names (empty when everything finished)."""
+        timer = asyncio.ensure_future(self.sleep(max(grace_seconds, 0.0)))
+        try:
+            while not timer.done():
+                pending = {task for task in self._background if not task.done()}
+                if not pending:
+                    break
+                # Re-read each time: finishing work may start more (a late result's report).
+                await asyncio.wait({*pending, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+        left = [task for task in self._background if not task.done()]
+        names = sorted(task.get_name() for task in left)
+        if left:
+            log.warning(
+                "shutdown: %d background task(s) still running after the %g s grace, cancelled: %s", len(left), grace_seconds, "; ".join(names)
+            )
+            for task in left:
+                task.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
+        return names
 
     async def _answer_with(self, turn_context: TurnContext, outcome: Outcome) -> None:
         """The first card replaces the clicked one; any other reply is posted as a new message."""

@@ -3,6 +3,7 @@ case updates), and updates of cards sent earlier."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.schema import ConversationReference
@@ -10,7 +11,7 @@ from sqlalchemy import select
 
 from bot.handler import to_activity
 from dialogs.base import Reply
-from services.models import ConversationRef
+from services.models import ConversationRef, Customer
 
 log = logging.getLogger("seatdesk.proactive")
 
@@ -25,11 +26,30 @@ class ProactiveNotifier:
         async with self._db() as session:
             rows = (
                 await session.execute(
-                    select(ConversationRef).where(ConversationRef.user_id == user_id).order_by(ConversationRef.updated_at.desc())
+                    select(ConversationRef, Customer.tenant_id)
+                    .join(Customer, Customer.id == ConversationRef.customer_id)
+                    .where(ConversationRef.user_id == user_id)
+                    .order_by(ConversationRef.updated_at.desc())
                 )
-            ).scalars().all()
-        personal = [r for r in rows if r.conversation_type == "personal"] or rows
-        return ConversationReference().deserialize(personal[0].reference) if personal else None
+            ).all()
+        personal = [r for r in rows if r[0].conversation_type == "personal"] or rows
+        if not personal:
+            return None
+        stored, tenant_id = personal[0]
+        reference = ConversationReference().deserialize(stored.reference)
+        # botbuilder writes the tenant as "tenantID" and reads Teams' "tenantId" into nothing it
+        # serializes, so stored references lack it; the connector paces Teams' limit per tenant by it.
+        if reference.conversation is not None and not reference.conversation.tenant_id:
+            reference.conversation.tenant_id = tenant_id
+        return reference
+
+    async def reachable(self, user_ids: Iterable[int]) -> set[int]:
+        wanted = set(user_ids)
+        if not wanted:
+            return set()
+        async with self._db() as session:
+            found = await session.execute(select(ConversationRef.user_id).where(ConversationRef.user_id.in_(wanted)).distinct())
+        return set(found.scalars())
 
     async def send(self, user_id: int, replies: list[Reply]) -> list[str]:
         reference = await self._reference(user_id)

@@ -130,6 +130,7 @@ MESSAGES["en"].update(
         "case.file.refused_too_big": "{name} is larger than {limit}, so I didn't add it. Case {number} is unchanged; please send a smaller file or a zip.",
         "case.file.refused_download": "I couldn't download {name} from Teams, so it is not on case {number} yet. The case itself is fine; please send the file again.",
         "case.file.no_case": "Which case is this file for? Open the case and click \"Add a file\", then send it again.",
+        "case.file.working": "I'm adding {names} to case {number}. The download takes a moment: I'll tell you here what was added.",
         # notices
         "case.notice.title": "Update on case {number}",
         "case.notice.status": "The status changed from {old} to **{new}**.",

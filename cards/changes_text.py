@@ -108,6 +108,8 @@ MESSAGES["en"].update(
         "refusal.trial": "{name} is a trial: its seats can't be reduced. It converts to a paid subscription at the end of the trial if auto-renew is on.",
         "refusal.already": "That is already done: nothing to change.",
         "refusal.provider": "The subscription provider refused the change: {message} Nothing was changed.",
+        "change.working": "The subscription provider is taking longer than usual with this change. It carries on in the background: I'll update this card and tell you here when it's done. There's no need to click again.",
+        "change.still_working": "This change is still being carried out. I'll update this card when it's done; clicking again won't apply it twice.",
         "refusal.not_allowed": "Your role ({role}) can't {what}. Ask {who}.",
         "refusal.what.change_quantity": "change seat quantities",
         "refusal.what.change_auto_renew": "switch auto-renew",

@@ -58,6 +58,7 @@ MESSAGES["en"].update(
         "kb.category.not_found": "I can't find that topic. Please browse the knowledge base again.",
         "kb.question.empty": "Please type your question first.",
         "kb.unavailable": "The knowledge base is not available right now. Please try again later.",
+        "kb.working": "I'm still looking that up. I'll post the answer here in a moment.",
         "language.en": "English",
         "language.de": "German",
     }
@@ -105,6 +106,7 @@ MESSAGES.setdefault("de", {}).update(
         "kb.category.not_found": "Dieses Thema finde ich nicht. Bitte öffnen Sie die Wissensdatenbank erneut.",
         "kb.question.empty": "Bitte schreiben Sie zuerst Ihre Frage.",
         "kb.unavailable": "Die Wissensdatenbank ist gerade nicht verfügbar. Bitte versuchen Sie es später noch einmal.",
+        "kb.working": "Ich suche noch danach. Die Antwort schreibe ich Ihnen gleich hier.",
         "language.en": "Englisch",
         "language.de": "Deutsch",
     }

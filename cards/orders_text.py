@@ -59,7 +59,7 @@ MESSAGES["en"].update(
         "checkout.accept_error": "Please accept to order annual or longer terms.",
         "checkout.approval_note": "This order needs approval by {roles} before it is placed.",
         "order.placed_title": "Order {number}",
-        "order.awaiting": "Your order is waiting for approval. I sent it to {approvers}; you'll hear from me as soon as someone decides.",
+        "order.awaiting": "Your order is waiting for approval. I'm sending it to {approvers}; you'll hear from me as soon as someone decides.",
         "order.awaiting_nobody": "Your order needs approval, but nobody in your company can approve it in Teams yet. Please ask your IT partner.",
         "order.ordered": "Ordered. It is usually ready within 5 minutes; I'll tell you when the subscription exists.",
         "order.already": "This order was already placed: {number}.",

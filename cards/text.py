@@ -120,6 +120,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "error.conflict": "This conversation was changed somewhere else at the same moment, so I stopped to be safe. Please try again.",
         "error.bad_action": "That button's data was not valid, so nothing was done. Please use a fresh card (type \"dashboard\").",
         "error.stale_customer": "That card belongs to another company, so I can't act on it.",
+        # slow work finished after its turn (dialogs/slow.py)
+        "slow.title": "Working on it",
+        "slow.finished": "Finished: the card above now shows the result.",
         # typed requests (dialogs/router.py)
         "lang.for_person": "For {name}:",
         "lang.cancelled": "OK, I stopped there. Nothing was changed.",

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -13,6 +13,7 @@ from services.permissions import Permission
 from services.tenancy import Identity
 
 if TYPE_CHECKING:
+    from dialogs.slow import TurnDeadline
     from knowledge.answering import KnowledgeService
 
 
@@ -47,7 +48,10 @@ class Outcome:
 
 
 class Notifier(Protocol):
-    """Sends messages to a person outside the current turn (their stored 1:1 conversation)."""
+    """Sends messages to a person outside the current turn (their stored 1:1 conversation).
+
+    A send may wait on Teams' pacing or a Retry-After: a flow never calls it in its turn, it leaves
+    it to `FlowContext.after_turn` (runs once the answer is on its way)."""
 
     async def send(self, user_id: int, replies: list[Reply]) -> list[str]:
         """Returns the ids of the activities sent; empty when the person cannot be reached."""
@@ -55,10 +59,17 @@ class Notifier(Protocol):
 
     async def update(self, user_id: int, activity_id: str, reply: Reply) -> bool: ...
 
+    async def reachable(self, user_ids: Iterable[int]) -> set[int]:
+        """Who of these people Seatdesk can message (has a stored conversation); no message is sent."""
+        ...
+
 
 class NoNotifier:
     async def send(self, user_id: int, replies: list[Reply]) -> list[str]:
         return []
+
+    async def reachable(self, user_ids: Iterable[int]) -> set[int]:
+        return set()
 
     async def update(self, user_id: int, activity_id: str, reply: Reply) -> bool:
         return False
@@ -86,7 +97,7 @@ class FlowContext:
     state: dict[str, Any] = field(default_factory=dict)
     # Orders go out through this (the built-in ledger by default).
     order_submitter: Any = None
-    # Work to start once the reply is on its way (e.g. provisioning an approved order).
+    # Work to start once the reply is on its way, in this order (notices to other people, provisioning an order).
     after_turn: list[Callable[["FlowContext"], Awaitable[None]]] = field(default_factory=list)
     # Microsoft Graph in the customer's tenant (services.graph.LicencePort); None: not connected.
     graph: Any = None
@@ -94,6 +105,11 @@ class FlowContext:
     knowledge: KnowledgeService | None = None
     # Routes typed text with a chat model (services/language_model.py); None: the offline parser only.
     language_model: Any = None
+    # Slow work waits at most until this turn's deadline, then finishes in the background (dialogs/slow.py);
+    # None: the turn waits for it.
+    slow: TurnDeadline | None = None
+    # The bot's own token for a file Teams hosts (a pasted image), by URL; None when that URL gets no token.
+    file_token: Callable[[str], Awaitable[str | None]] | None = None
 
     def text(self, key: str, **values: object) -> str:
         return text(self.locale, key, **values)

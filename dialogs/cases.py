@@ -3,13 +3,15 @@ comment thread, comment, resolve, reopen, and files sent into the chat for a cas
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from cards import cases as case_cards
 from cards.common import plain
 from cards.cases import case_card, case_form_card, case_list_card, form_cancelled_card, size_text
-from dialogs.base import BadActionData, FlowContext, Outcome, Reply, Verb, int_field
+from dialogs.base import BadActionData, FlowContext, IncomingFile, Outcome, Reply, Verb, int_field
+from dialogs.slow import within_deadline
 from services import attachments
 from services.cases import (
     FORM_ID,
@@ -253,10 +255,29 @@ async def files_received(ctx: FlowContext, data: dict[str, Any] | None = None) -
     if await desk.get_case(who, number) is None:
         ctx.state.pop(STATE_KEY, None)
         return _refusal(ctx, CaseError("not_found"), number)
+    files = ctx.files[:FILES_PER_MESSAGE]
+    names = ", ".join(plain(attachments.safe_filename(f.name)) for f in files)
+    # Each download may take up to 10 s: past the turn's deadline the person hears what was added afterwards.
+    return await within_deadline(
+        ctx, f"files/{ctx.activity_id or uuid.uuid4().hex}", lambda: _attach(ctx, number, files), working=Reply(text=ctx.text("case.file.working", names=names, number=number))
+    )
+
+
+async def _token(ctx: FlowContext, incoming: IncomingFile) -> str | None:
+    """A pasted image is fetched with the bot's own token; a file upload's downloadUrl is pre-authenticated."""
+    if incoming.kind != "image" or ctx.file_token is None:
+        return None
+    return await ctx.file_token(incoming.download_url)
+
+
+async def _attach(ctx: FlowContext, number: str, files: tuple[IncomingFile, ...]) -> Outcome:
+    desk, who = helpdesk(ctx), viewer(ctx)
     replies: list[Reply] = []
     limit = size_text(attachments.MAX_BYTES)
-    for incoming in ctx.files[:FILES_PER_MESSAGE]:
-        got = await attachments.download(incoming.download_url, incoming.name, incoming.content_type, max_bytes=attachments.MAX_BYTES)
+    for incoming in files:
+        got = await attachments.download(
+            incoming.download_url, incoming.name, incoming.content_type, token=await _token(ctx, incoming), max_bytes=attachments.MAX_BYTES
+        )
         if isinstance(got, attachments.Refused):
             key = {"type": "case.file.refused_type", "too_big": "case.file.refused_too_big"}.get(got.why.value, "case.file.refused_download")
             replies.append(Reply(text=ctx.text(key, name=plain(got.filename), number=number, limit=limit)))

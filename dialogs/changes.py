@@ -11,6 +11,7 @@ from typing import Any
 from cards import changes as cards
 from cards.text import text
 from dialogs.base import BadActionData, FlowContext, Outcome, Reply, Verb, int_field
+from dialogs.slow import within_deadline, working_card
 from services import subscription_changes as service
 from services import subscriptions
 from services.audit import Actor
@@ -121,9 +122,20 @@ async def seats_review(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
 
 
 async def _confirm(ctx: FlowContext, request: ChangeRequest, source: str = "card") -> Outcome:
-    result = await service.confirm(
-        ctx.db, ctx.provider, now=ctx.clock.now(), actor=_actor(ctx), customer_id=ctx.identity.customer_id, request=request, source=source
+    now, actor = ctx.clock.now(), _actor(ctx)
+
+    async def carry_out() -> Outcome:
+        result = await service.confirm(ctx.db, ctx.provider, now=now, actor=actor, customer_id=ctx.identity.customer_id, request=request, source=source)
+        return await _answer(ctx, result)
+
+    # The provider (Partner Center: retries within 45 s) may outlast the turn; the op id keys the work.
+    return await within_deadline(
+        ctx, f"change/{request.op}", carry_out,
+        working=working_card(ctx, ctx.text("change.working")), still_working=working_card(ctx, ctx.text("change.still_working")),
     )
+
+
+async def _answer(ctx: FlowContext, result: service.Result) -> Outcome:
     if isinstance(result, Receipt):
         return Outcome([Reply(card=cards.receipt_card(result, locale=ctx.locale))], update_original=True)
     if isinstance(result, Stale):

@@ -8,6 +8,7 @@ a category, a part number) and is checked against what this customer may see.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -25,6 +26,7 @@ from cards.knowledge import (
 from cards.text import text
 from dialogs import welcome
 from dialogs.base import BadActionData, FlowContext, Outcome, Reply, Verb, int_field
+from dialogs.slow import within_deadline
 from knowledge import article_parts, category_label, detect_language
 from knowledge.answering import MAX_QUESTION_CHARS
 from services.models import Customer, KnowledgeFeedback
@@ -95,12 +97,19 @@ async def answer_question(ctx: FlowContext, question: str, *, typed: bool = Fals
     question = question_text(question)[:MAX_QUESTION_CHARS]
     if not question:
         return Outcome([Reply(text=ctx.text("kb.question.empty"))])
-    answer = await ctx.knowledge.ask(question, customer_key=await _customer_key(ctx), language=_language(ctx.locale))
-    if answer.found:
-        return Outcome([Reply(card=answer_card(answer))])
-    if typed and not is_question(question):
-        return await welcome.not_understood(ctx)
-    return Outcome([Reply(card=dont_know_card(answer.question, answer.language))])
+    customer_key = await _customer_key(ctx)
+
+    async def look_up() -> Outcome:
+        answer = await ctx.knowledge.ask(question, customer_key=customer_key, language=_language(ctx.locale))
+        if answer.found:
+            return Outcome([Reply(card=answer_card(answer))])
+        if typed and not is_question(question):
+            return await welcome.not_understood(ctx)
+        return Outcome([Reply(card=dont_know_card(answer.question, answer.language))])
+
+    # A model writes the answer (up to SEATDESK_LLM_TIMEOUT_SECONDS), perhaps after a model routed the message.
+    key = f"kb/{ctx.activity_id or uuid.uuid4().hex}"
+    return await within_deadline(ctx, key, look_up, working=Reply(text=ctx.text("kb.working")))
 
 
 async def ask(ctx: FlowContext, data: dict[str, Any]) -> Outcome:

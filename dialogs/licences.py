@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from cards import licences as cards
-from dialogs.base import BadActionData, FlowContext, Outcome, Reply, Verb
+from dialogs.base import BadActionData, FlowContext, Handler, Outcome, Reply, Verb
+from dialogs.slow import within_deadline, working_card
 from services import audit, subscriptions
 from services.graph import MAX_USERS_PER_ASSIGNMENT, AssignmentResult, GraphUser, LicenceError, LicensedSubscription, SubscribedSku, licence_insights
 from services.models import Customer, Operation, Product, Subscription
@@ -197,12 +198,24 @@ async def assign_confirm(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
     if not isinstance(user_ids, list) or not 1 <= len(user_ids) <= MAX_USERS_PER_ASSIGNMENT or not all(isinstance(u, str) for u in user_ids):
         raise BadActionData("users")
     remove = bool(data.get("remove"))
-    customer_id = ctx.identity.customer_id
     async with ctx.db() as session:
         done = (await session.execute(select(Operation).where(Operation.key == op))).scalar_one_or_none()
     if done is not None:
         return _existing(ctx, done)
-    product = await _product(ctx, {"product_id": data.get("product_id")})
+
+    async def carry_out() -> Outcome:
+        return await _assign(ctx, graph, op, user_ids, remove=remove, product_id=data.get("product_id"))
+
+    # Graph (reads, then the assignment, each with retries) may outlast the turn; the op id keys the work.
+    return await within_deadline(
+        ctx, f"licences/{op}", carry_out,
+        working=working_card(ctx, ctx.text("licences.working")), still_working=working_card(ctx, ctx.text("licences.still_working")),
+    )
+
+
+async def _assign(ctx: FlowContext, graph, op: str, user_ids: list[str], *, remove: bool, product_id: Any) -> Outcome:
+    customer_id = ctx.identity.customer_id
+    product = await _product(ctx, {"product_id": product_id})
     if isinstance(product, Outcome):
         return product
     try:
@@ -263,8 +276,8 @@ async def assign_confirm(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
 def _existing(ctx: FlowContext, done: Operation) -> Outcome:
     if done.customer_id != ctx.identity.customer_id or done.kind != "licences":
         raise BadActionData("op")
-    if done.status == "pending":
-        return _say(ctx, "licences.pending")
+    if done.status == "pending":  # claimed, and Graph is being called (here or on another instance)
+        return Outcome([working_card(ctx, ctx.text("licences.still_working"))])
     return _receipt(ctx, done.result)
 
 
@@ -308,11 +321,21 @@ async def understand(ctx: FlowContext, said: str) -> tuple[str, dict[str, Any]] 
     return "licences.assign.start", {"product": product, "names": names, "remove": kind == "remove"}
 
 
+def _reading_graph(handler: Handler) -> Handler:
+    """Graph reads can be slow too: past the turn's deadline their answer is posted when it comes."""
+
+    async def verb(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
+        key = f"graph/{ctx.activity_id or secrets.token_hex(8)}"  # a Teams retry of the same activity waits on the same reads
+        return await within_deadline(ctx, key, lambda: handler(ctx, data), working=Reply(text=ctx.text("licences.looking")))
+
+    return verb
+
+
 VERBS = {
-    "licences.who": Verb(who, Permission.VIEW_SUBSCRIPTIONS),
-    "licences.assign.start": Verb(assign_start, Permission.MANAGE_USERS),
+    "licences.who": Verb(_reading_graph(who), Permission.VIEW_SUBSCRIPTIONS),
+    "licences.assign.start": Verb(_reading_graph(assign_start), Permission.MANAGE_USERS),
     "licences.assign.confirm": Verb(assign_confirm, Permission.MANAGE_USERS),
-    "licences.unassigned": Verb(unassigned, Permission.VIEW_SUBSCRIPTIONS),
+    "licences.unassigned": Verb(_reading_graph(unassigned), Permission.VIEW_SUBSCRIPTIONS),
 }
 PHRASES = {
     "licences.unassigned": ("unassigned licences", "unassigned licenses", "unassigned seats", "unused licences", "unused licenses", "unused seats"),

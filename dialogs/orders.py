@@ -2,9 +2,16 @@
 
 Checkout writes the order once (keyed by the checkout card's operation id); approval cards go
 to the customer's approvers proactively and the first valid decision wins; approved orders
-are provisioned by the outbox (now, in the background, and by the worker after a restart)."""
+are provisioned by the outbox (now, in the background, and by the worker after a restart).
+
+Notices to other people (approval cards, a decision for the requester and the other approvers'
+cards) go out after the turn's answer (`ctx.after_turn`): a proactive send may wait on Teams'
+pacing or a Retry-After, which must not hold the clicker's turn near Teams' 15 s. They are sent
+once, because only the first checkout of an operation and the first decision of an order (both
+settled in the database) schedule them; one that cannot be delivered is logged."""
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date
 from typing import Any
@@ -20,6 +27,8 @@ from sqlalchemy import select
 from services.models import Customer, OrderStatus, User
 from services.permissions import Permission
 from services.subscription_changes import new_op
+
+log = logging.getLogger("seatdesk.orders")
 
 
 async def _user(ctx: FlowContext) -> User:
@@ -206,30 +215,51 @@ async def checkout_confirm(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
     if result.again:
         message = ctx.text("order.already", number=order.number)
     elif result.status == OrderStatus.AWAITING_APPROVAL:
-        names = await _send_approval_cards(ctx, order, result.approvers)
+        names = await _approvers_in_teams(ctx, result.approvers)
         message = ctx.text("order.awaiting", approvers=", ".join(names)) if names else ctx.text("order.awaiting_nobody")
         if ctx.reply_to_id:
             # The checkout card becomes the requester's order card: it shows the decision later.
             await ordering.remember_card(ctx.db, order.id, ctx.identity.user_id, ctx.reply_to_id, requester=True)
+        ctx.after_turn.append(_approval_cards(order, result.approvers))
     else:
         message = ctx.text("order.ordered")
         ctx.after_turn.append(provision_now)
     return Outcome([Reply(card=cards.order_placed_card(order, message=message, locale=ctx.locale))], update_original=True)
 
 
-async def _send_approval_cards(ctx: FlowContext, order: ordering.OrderView, approver_ids: tuple[int, ...]) -> list[str]:
+async def _approvers_in_teams(ctx: FlowContext, approver_ids: tuple[int, ...]) -> list[str]:
+    """The names of the approvers Seatdesk can send the approval card to (read now; sent after the turn)."""
+    reachable = await ctx.notifier.reachable(approver_ids)
     async with ctx.db() as session:
-        customer = await session.get(Customer, ctx.identity.customer_id)
-        approvers = [await session.get(User, uid) for uid in approver_ids]
-    policy = ordering.Policy.from_json(customer.approval_policy)
-    reached = []
-    for approver in approvers:
-        card = cards.approval_card(order, reason=_reason(ctx, order, policy, ctx.identity.role), decided=False, locale=approver.locale)
-        ids = await ctx.notifier.send(approver.id, [Reply(card=card)])
-        if ids:
-            await ordering.remember_card(ctx.db, order.id, approver.id, ids[0])
-            reached.append(approver.name)
-    return reached
+        approvers = [await session.get(User, uid) for uid in approver_ids if uid in reachable]
+    return [approver.name for approver in approvers if approver is not None]
+
+
+async def _notice(what: str, delivery):
+    """A notice's result, or None when it failed: logged, never raised (the other notices still go)."""
+    try:
+        return await delivery
+    except Exception:  # noqa: BLE001 - the decision stands; the person's card or message is what is missing
+        log.exception("could not deliver %s", what)
+        return None
+
+
+def _approval_cards(order: ordering.OrderView, approver_ids: tuple[int, ...]):
+    async def send_approval_cards(ctx: FlowContext) -> None:
+        async with ctx.db() as session:
+            customer = await session.get(Customer, ctx.identity.customer_id)
+            approvers = [await session.get(User, uid) for uid in approver_ids]
+        policy = ordering.Policy.from_json(customer.approval_policy)
+        for approver in approvers:
+            card = cards.approval_card(order, reason=_reason(ctx, order, policy, ctx.identity.role), decided=False, locale=approver.locale)
+            ids = await _notice(f"the approval card of order {order.number} to user {approver.id}", ctx.notifier.send(approver.id, [Reply(card=card)]))
+            if ids:
+                # The card's activity id, so that a decision updates this approver's copy too.
+                await ordering.remember_card(ctx.db, order.id, approver.id, ids[0])
+            else:
+                log.warning("the approval card of order %s did not reach approver %s", order.number, approver.id)
+
+    return send_approval_cards
 
 
 async def provision_now(ctx: FlowContext) -> None:
@@ -269,26 +299,39 @@ async def approval_decide(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
     decided = cards.approval_card(order, reason="", decided=True, locale=ctx.locale)
     if not result.first:
         return Outcome([Reply(card=decided, text=ctx.text("approval.already", state=""))])
-    async with ctx.db() as session:
-        requester = await session.get(User, result.requester_id)
-        locales = {u.id: u.locale for u in (await session.execute(select(User).where(User.customer_id == ctx.identity.customer_id))).scalars()}
-    loc = requester.locale if requester else None
-    for copy in result.card_activities:
-        if copy.get("user_id") == ctx.identity.user_id:
-            continue  # the clicker's copy is replaced by the invoke response
-        copy_locale = locales.get(copy["user_id"])
-        if copy.get("requester"):
-            message = text(copy_locale, "order.approved_notice" if decision == "approve" else "order.rejected_notice", number=order.number, by=result.by, comment=result.comment or "")
-            card = cards.order_placed_card(order, message=message, locale=copy_locale)
-        else:
-            card = cards.approval_card(order, reason="", decided=True, locale=copy_locale)
-        await ctx.notifier.update(copy["user_id"], copy["activity_id"], Reply(card=card))
+    # Only the first decision gets here (settled in the database): its notices go out once, after the answer.
+    ctx.after_turn.append(_decision_notices(order, result, approve=decision == "approve"))
     if decision == "approve":
-        await ctx.notifier.send(result.requester_id, [Reply(text=text(loc, "order.approved_notice", number=result.number, by=result.by))])
         ctx.after_turn.append(provision_now)
-    else:
-        await ctx.notifier.send(result.requester_id, [Reply(text=text(loc, "order.rejected_notice", number=result.number, by=result.by, comment=result.comment or ""))])
     return Outcome([Reply(card=decided)], update_original=True)
+
+
+def _decision_notices(order: ordering.OrderView, result: ordering.Decided, *, approve: bool):
+    async def send_decision_notices(ctx: FlowContext) -> None:
+        async with ctx.db() as session:
+            requester = await session.get(User, result.requester_id)
+            locales = {u.id: u.locale for u in (await session.execute(select(User).where(User.customer_id == ctx.identity.customer_id))).scalars()}
+        loc = requester.locale if requester else None
+        for copy in result.card_activities:
+            if copy.get("user_id") == ctx.identity.user_id:
+                continue  # the clicker's copy is replaced by the invoke response
+            copy_locale = locales.get(copy["user_id"])
+            if copy.get("requester"):
+                message = text(copy_locale, "order.approved_notice" if approve else "order.rejected_notice", number=order.number, by=result.by, comment=result.comment or "")
+                card = cards.order_placed_card(order, message=message, locale=copy_locale)
+            else:
+                card = cards.approval_card(order, reason="", decided=True, locale=copy_locale)
+            what = f"the decided card of order {order.number} to user {copy['user_id']}"
+            if not await _notice(what, ctx.notifier.update(copy["user_id"], copy["activity_id"], Reply(card=card))):
+                log.warning("%s was not updated", what)
+        if approve:
+            notice = Reply(text=text(loc, "order.approved_notice", number=result.number, by=result.by))
+        else:
+            notice = Reply(text=text(loc, "order.rejected_notice", number=result.number, by=result.by, comment=result.comment or ""))
+        if not await _notice(f"the decision on order {result.number} to its requester", ctx.notifier.send(result.requester_id, [notice])):
+            log.warning("the requester %s of order %s was not told of the decision", result.requester_id, result.number)
+
+    return send_decision_notices
 
 
 # -- orders --------------------------------------------------------------------------------------

@@ -133,6 +133,30 @@ async def bot_client(settings, engine, clock, demo_db):
     await client.close()
 
 
+class Deadline:
+    """The turn deadline (dialogs/slow.py) under the test's control: it passes when the test says so,
+    never by itself. Clear `passed` again for a turn that should have its deadline ahead of it."""
+
+    def __init__(self) -> None:
+        self.passed = asyncio.Event()
+        self.asked: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        await self.passed.wait()
+
+
+@pytest.fixture
+def deadline(bot_client) -> Deadline:
+    from bot.app import RUNTIME
+    from dialogs.slow import SlowWork
+
+    bot = bot_client.server.app[RUNTIME].bot
+    held = Deadline()
+    bot.slow_work = SlowWork(5, tasks=bot.slow_work.tasks, sleep=held.sleep)
+    return held
+
+
 @dataclass(frozen=True)
 class Person:
     tenant_id: str

@@ -11,10 +11,12 @@ from aiohttp.test_utils import TestServer
 
 @dataclass
 class ScriptedConnector:
-    """Answers each request with the next scripted (status, body, headers), then 200."""
+    """Answers each request with the next scripted (status, body, headers), then 200; a request
+    bearing `refused_token` gets 401 (an expired or revoked token) whatever the script says."""
 
     url: str = ""
     script: list[tuple[int, Any, dict[str, str]]] = field(default_factory=list)
+    refused_token: str | None = None
     requests: list[tuple[str, str, Any, str | None]] = field(default_factory=list)
     token_requests: list[dict[str, str]] = field(default_factory=list)
 
@@ -30,6 +32,8 @@ async def scripted():
     async def activity(request: web.Request) -> web.Response:
         payload = await request.json() if request.can_read_body else None
         recorder.requests.append((request.method, request.path, payload, request.headers.get("Authorization")))
+        if recorder.refused_token and request.headers.get("Authorization") == f"Bearer {recorder.refused_token}":
+            return web.json_response({"error": {"code": "Unauthorized", "message": "token expired"}}, status=401)
         if recorder.script:
             status, body, headers = recorder.script.pop(0)
             return web.json_response(body, status=status, headers=headers) if body is not None else web.Response(status=status, headers=headers)

@@ -74,3 +74,66 @@ async def test_a_failing_connector_gets_the_apology_path_not_a_500(bot_client, d
         assert response.status in (200, 201)
     finally:
         await server.close()
+
+
+class TenantRecorder:
+    """Stands in for BotConnector to see which tenant each outbound call is paced under."""
+
+    def __init__(self) -> None:
+        from bot.auth import ServiceUrlPolicy
+
+        self.policy = ServiceUrlPolicy(allow_loopback=True)
+        self.calls: list[tuple[str, str | None, bool]] = []
+
+    async def send(self, service_url, conversation_id, activity, *, reply_to_id=None, tenant_id=None, background=False):
+        self.calls.append(("send", tenant_id, background))
+        return "id-1"
+
+    async def update(self, service_url, conversation_id, activity_id, activity, *, tenant_id=None, background=False):
+        self.calls.append(("update", tenant_id, background))
+        return activity_id
+
+    async def delete(self, service_url, conversation_id, activity_id, *, tenant_id=None, background=False):
+        self.calls.append(("delete", tenant_id, background))
+
+
+async def test_outbound_calls_name_the_conversations_tenant():
+    """conversation.tenantId, else the incoming activity's channelData.tenant.id; proactive turns
+    take it from the stored reference. The connector paces Teams' 30 requests/s per tenant by it."""
+    from botbuilder.schema import ChannelAccount, ConversationAccount, ConversationReference
+    from botframework.connector.auth import ClaimsIdentity
+
+    recorder = TenantRecorder()
+    adapter = SeatdeskAdapter(recorder)
+
+    async def reply_update_delete(turn_context):
+        sent = await turn_context.send_activity("hello")
+        await turn_context.update_activity(Activity(type="message", id=sent.id, text="edited"))
+        await turn_context.delete_activity(sent.id)
+
+    def incoming(conversation: ConversationAccount, channel_data=None) -> Activity:
+        return Activity(
+            type="message", text="hi", service_url="http://127.0.0.1:9/", channel_id="msteams", conversation=conversation,
+            from_property=ChannelAccount(id="29:user"), recipient=ChannelAccount(id="28:bot"), channel_data=channel_data,
+        )
+
+    identity = ClaimsIdentity({}, True)
+    await adapter.process_activity(identity, incoming(ConversationAccount(id="a:1", tenant_id="tenant-1")), reply_update_delete)
+    await adapter.process_activity(identity, incoming(ConversationAccount(id="a:2"), {"tenant": {"id": "tenant-2"}}), reply_update_delete)
+    # As Teams sends it: botbuilder keeps "tenantId" only in additional_properties (it expects "tenantID").
+    wire = Activity().deserialize(
+        {"type": "message", "serviceUrl": "http://127.0.0.1:9/", "channelId": "msteams", "from": {"id": "29:user"},
+         "recipient": {"id": "28:bot"}, "conversation": {"id": "a:4", "tenantId": "tenant-4"}}
+    )
+    await adapter.process_activity(identity, wire, reply_update_delete)
+    reference = ConversationReference(
+        conversation=ConversationAccount(id="a:3", tenant_id="tenant-3"), service_url="http://127.0.0.1:9/", channel_id="msteams",
+        bot=ChannelAccount(id="28:bot"), user=ChannelAccount(id="29:user"),
+    )
+    await adapter.continue_conversation(reference, reply_update_delete, "")
+    # Only the proactive turn's calls are background: they leave part of the tenant's limit to replies.
+    assert recorder.calls == [
+        (call, tenant, tenant == "tenant-3")
+        for tenant in ("tenant-1", "tenant-2", "tenant-4", "tenant-3")
+        for call in ("send", "update", "delete")
+    ]

@@ -25,12 +25,12 @@ class RecordingConnector:
     policy: object
     sent: list[dict] = field(default_factory=list)
 
-    async def send(self, service_url, conversation_id, activity, *, reply_to_id=None):
+    async def send(self, service_url, conversation_id, activity, *, reply_to_id=None, tenant_id=None, background=False):
         self.policy.check(service_url)
         self.sent.append(activity)
         return f"sent-{len(self.sent)}"
 
-    async def update(self, service_url, conversation_id, activity_id, activity):
+    async def update(self, service_url, conversation_id, activity_id, activity, *, tenant_id=None, background=False):
         self.policy.check(service_url)
         return activity_id
 

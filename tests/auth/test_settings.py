@@ -39,6 +39,9 @@ def test_serving_is_allowed(settings):
     [
         {"SEATDESK_SERVICE_URL_ALLOWLIST": "*"},
         {"SEATDESK_SERVICE_URL_ALLOWLIST": "https://smba.trafficmanager.net/emea/"},
+        {"SEATDESK_FILE_HOSTS": "*"},
+        {"SEATDESK_FILE_HOSTS": "*.skype.com,https://us-api.asm.skype.com/v1/objects/"},
+        {"SEATDESK_SHUTDOWN_GRACE_SECONDS": "-1"},
         {"SEATDESK_OPENID_METADATA_URL": "http://login.botframework.com/v1/.well-known/openidconfiguration"},
         {"SEATDESK_OPENID_METADATA_URL": "not a url"},
     ],
@@ -46,3 +49,15 @@ def test_serving_is_allowed(settings):
 def test_unusable_auth_settings_stop_the_start(env):
     with pytest.raises(SettingsError, match=next(iter(env))):
         Settings.from_env(env, dotenv=None)
+
+
+def test_a_bad_file_host_pattern_is_named_in_a_sentence():
+    """The operator learns which setting and which part of it is wrong, not a traceback."""
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"SEATDESK_FILE_HOSTS": "*.asm.skype.com, *.com"}, dotenv=None)
+    assert str(refused.value) == "SEATDESK_FILE_HOSTS must list host names or *.domain patterns, separated by commas (got '*.com')"
+
+
+def test_file_hosts_and_shutdown_grace_have_their_defaults():
+    settings = Settings.from_env({}, dotenv=None)
+    assert settings.file_hosts.split(",")[0] == "*.asm.skype.com" and settings.shutdown_grace_seconds == 10

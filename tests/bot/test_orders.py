@@ -147,6 +147,7 @@ async def _order_needing_approval(bot_client, connector, demo_db):
     _, body = await anna.click("checkout.confirm", data)
     text = card_text(body["value"])
     assert "waiting for approval" in text and "Katrin Vogel" in text and "Stefan Hoffmann" in text
+    await bot_client.server.app[RUNTIME].bot.idle()  # approval cards go out after the turn's answer
     sent = connector.take()
     approval_cards = [a for a in sent if a.get("attachments")]
     assert {a["conversation"]["id"] for a in approval_cards} == {katrin.conversation_id, stefan.conversation_id}
@@ -176,6 +177,7 @@ async def test_two_approvers_at_once_one_wins(bot_client, connector, demo_db):
     approve = _button(card, "approval.decide", decision="approve")["data"]
     reject = {**_button(card, "approval.decide", decision="reject")["data"], "comment": "Not this quarter"}
     results = await asyncio.gather(stefan.click("approval.decide", approve), katrin.click("approval.decide", reject))
+    await bot_client.server.app[RUNTIME].bot.idle()
     texts = [card_text(b["value"]) for _, b in results]
     assert texts[0] == texts[1] or all(("Approved by" in t) != ("Rejected by" in t) for t in texts)
     async with demo_db() as session:
@@ -192,6 +194,7 @@ async def test_reject_needs_a_comment_and_tells_the_requester(bot_client, connec
     assert "write a comment" in body["value"]
     _, body = await katrin.click("approval.decide", {**reject, "comment": "Use the existing <b>Power BI</b> seats"})
     assert "Rejected by Katrin Vogel" in card_text(body["value"])
+    await katrin.client.server.app[RUNTIME].bot.idle()
     notices = " ".join(a.get("text") or "" for a in connector.take())
     assert "was rejected by Katrin Vogel" in notices
 
@@ -202,6 +205,7 @@ async def test_requester_cannot_approve_own_order_and_view_role_cannot_approve(b
     await _add(katrin, await _offers(katrin, await _product_id(demo_db, "m365-e5")), offer_index=0, quantity=20)  # above 500/month
     _, data = await _checkout(katrin)
     await katrin.click("checkout.confirm", data)
+    await bot_client.server.app[RUNTIME].bot.idle()
     async with demo_db() as session:
         order = (await session.execute(select(Order))).scalar_one()
     assert order.status == OrderStatus.AWAITING_APPROVAL

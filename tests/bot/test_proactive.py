@@ -29,3 +29,8 @@ async def test_a_person_who_never_talked_to_seatdesk_is_not_messaged(bot_client,
     notifier = bot_client.server.app[RUNTIME].bot.notifier
     assert await notifier.send(who.user_id, [Reply(text="hi")]) == []
     assert connector.take() == []
+    # Whom a checkout names as approvers, before any card is sent (the cards go after the turn).
+    talked = await person(demo_db, "northwind", Role.ADMIN)
+    await Teams(bot_client, connector, talked).say("hello")
+    assert await notifier.reachable([who.user_id, talked.user_id]) == {talked.user_id}
+    assert connector.take() == []

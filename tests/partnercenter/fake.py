@@ -82,6 +82,16 @@ class Fault:
 
 
 @dataclass
+class Gate:
+    """Holds the requests it matches until the test opens it: a slow Microsoft, without sleeping."""
+
+    method: str
+    path: str  # a regex searched in the path
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
 class Recorded:
     method: str
     path: str
@@ -95,6 +105,7 @@ class FakeMicrosoft:
     base: str = ""
     requests: list[Recorded] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)
     # Partner Center: customer tenant -> subscription id -> resource
     subscriptions: dict[str, dict[str, dict]] = field(default_factory=dict)
     page_size: int = 2
@@ -116,6 +127,11 @@ class FakeMicrosoft:
 
     def fail(self, method: str, path: str, **kwargs: Any) -> None:
         self.faults.append(Fault(method, path, **kwargs))
+
+    def hold(self, method: str, path: str) -> Gate:
+        gate = Gate(method, path)
+        self.gates.append(gate)
+        return gate
 
     def add_subscription(self, tenant: str, sub_id: str, **fields: Any) -> dict:
         resource = fixture("subscription.json")
@@ -143,6 +159,10 @@ class FakeMicrosoft:
                 body = json.loads(raw)
         request[BODY] = body
         self.requests.append(Recorded(request.method, request.path, dict(request.query), dict(request.headers), body))
+        for gate in self.gates:
+            if gate.method == request.method and re.search(gate.path, request.path):
+                gate.reached.set()
+                await gate.opened.wait()
         for fault in self.faults:
             if fault.times > 0 and fault.method == request.method and re.search(fault.path, request.path):
                 fault.times -= 1

@@ -1,0 +1,173 @@
+"""Notices to other people never hold a turn: approval cards at checkout, and a decision's notices
+to the requester, go out after the clicker's answer, among the bot's background tasks, and still
+arrive once Teams accepts them. Guards the regression where a proactive send inside the turn
+(waiting on Teams' pacing or a Retry-After of up to 30 s) kept the checkout or approval click from
+being answered within Teams' 15 s. The Bot Connector holds a conversation's requests until the test
+releases them (an Event); nothing sleeps."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select
+
+from bot.app import RUNTIME
+from services.models import ApprovalRequest, Order, OrderStatus, Role
+from tests.bot.test_orders import _add, _button, _checkout, _offers, _product_id, _teams
+from tests.conftest import Connector, card_text
+
+# Only a regression gets near it: a notice sent inside the turn holds the answer for the connector's 15 s.
+ANSWER_GUARD_SECONDS = 10
+
+
+@dataclass
+class HeldConnector(Connector):
+    """The recording Bot Connector, but requests for a held conversation wait until released;
+    they are recorded once released, as Teams would accept them then."""
+
+    held: dict[str, tuple[asyncio.Event, asyncio.Event]] = field(default_factory=dict)
+
+    def hold(self, conversation_id: str) -> tuple[asyncio.Event, asyncio.Event]:
+        """(release, reached): set `release` to let the requests through; `reached` is set when one waits."""
+        self.held[conversation_id] = (asyncio.Event(), asyncio.Event())
+        return self.held[conversation_id]
+
+    async def _wait_if_held(self, request: web.Request) -> None:
+        held = self.held.get(request.match_info["conversation"])
+        if held is not None:
+            release, reached = held
+            reached.set()
+            await release.wait()
+
+
+@pytest.fixture
+async def connector():
+    recorder = HeldConnector()
+
+    async def post(request: web.Request) -> web.Response:
+        payload = await request.json()
+        await recorder._wait_if_held(request)
+        recorder.activities.append(payload)
+        return web.json_response({"id": f"activity-{next(recorder._ids)}"})
+
+    async def put(request: web.Request) -> web.Response:
+        payload = await request.json()
+        await recorder._wait_if_held(request)
+        recorder.updates.append(payload)
+        return web.json_response({"id": request.match_info["activity"]})
+
+    app = web.Application()
+    app.router.add_post("/v3/conversations/{conversation}/activities", post)
+    app.router.add_post("/v3/conversations/{conversation}/activities/{activity}", post)
+    app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", put)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    recorder.url = str(server.make_url("/")).rstrip("/") + "/"
+    yield recorder
+    for release, _ in recorder.held.values():
+        release.set()
+    await server.close()
+
+
+async def _answered(click):
+    """The click's answer, which must not wait for any notice."""
+    return await asyncio.wait_for(click, ANSWER_GUARD_SECONDS)
+
+
+async def _people_and_cart(bot_client, connector, demo_db):
+    katrin = await _teams(bot_client, connector, demo_db, "fabrikam", Role.FINANCE)
+    stefan = await _teams(bot_client, connector, demo_db, "fabrikam", Role.ADMIN)
+    anna = await _teams(bot_client, connector, demo_db, "fabrikam", Role.MODIFY)
+    await _add(anna, await _offers(anna, await _product_id(demo_db, "pbi-pro")), offer_index=0, quantity=3, separate=True)
+    connector.take()
+    return anna, katrin, stefan
+
+
+async def _remembered_cards(db) -> list[dict]:
+    async with db() as session:
+        return list((await session.execute(select(ApprovalRequest))).scalar_one().card_activities)
+
+
+async def test_checkout_answers_while_the_approval_cards_are_held_and_they_arrive_after(bot_client, connector, demo_db):
+    bot = bot_client.server.app[RUNTIME].bot
+    anna, katrin, stefan = await _people_and_cart(bot_client, connector, demo_db)
+    release_katrin, reached_katrin = connector.hold(katrin.conversation_id)
+    release_stefan, _ = connector.hold(stefan.conversation_id)
+    _, data = await _checkout(anna)
+
+    status, body = await _answered(anna.click("checkout.confirm", data))
+    assert status == 200
+    text = card_text(body["value"])
+    assert "waiting for approval" in text and "Katrin Vogel" in text and "Stefan Hoffmann" in text  # whom it goes to
+    await reached_katrin.wait()  # the first approval card is at the Bot Connector, held
+    assert not any(a.get("attachments") for a in connector.activities)
+
+    release_katrin.set()
+    release_stefan.set()
+    await bot.idle()
+    cards = [a for a in connector.take() if a.get("attachments")]
+    assert sorted(a["conversation"]["id"] for a in cards) == sorted([katrin.conversation_id, stefan.conversation_id])
+    assert all("Approval needed" in card_text(a["attachments"][0]["content"]) for a in cards)
+    # Each approver's card is remembered, so that the decision updates it for everyone.
+    assert {c["user_id"] for c in await _remembered_cards(demo_db) if not c["requester"]} == {katrin.who.user_id, stefan.who.user_id}
+
+    # Teams retrying the checkout meanwhile (or later) sends no second card.
+    _, body = await _answered(anna.click("checkout.confirm", data))
+    await bot.idle()
+    assert "already" in card_text(body["value"]) and not any(a.get("attachments") for a in connector.take())
+
+
+async def test_a_decision_answers_while_the_requesters_notices_are_held_and_they_arrive_once(bot_client, connector, demo_db):
+    bot = bot_client.server.app[RUNTIME].bot
+    anna, katrin, stefan = await _people_and_cart(bot_client, connector, demo_db)
+    _, data = await _checkout(anna)
+    anna_card = anna.activity("invoke", name="adaptiveCard/action", replyToId="anna-checkout-card")
+    anna_card["value"] = {"action": {"type": "Action.Execute", "verb": "checkout.confirm", "data": {"verb": "checkout.confirm", **data}}, "trigger": "manual"}
+    assert (await anna.post(anna_card)).status == 200  # the checkout card becomes Anna's order card
+    await bot.idle()
+    card = next(a for a in connector.take() if a["conversation"]["id"] == stefan.conversation_id)["attachments"][0]["content"]
+    connector.updates.clear()  # the checkout's own update of Anna's card
+    release_anna, reached_anna = connector.hold(anna.conversation_id)
+
+    status, body = await _answered(stefan.click("approval.decide", _button(card, "approval.decide", decision="approve")["data"]))
+    assert status == 200 and "Approved by Stefan Hoffmann" in card_text(body["value"])
+    await reached_anna.wait()
+    assert not any(a["conversation"]["id"] == anna.conversation_id for a in connector.activities)
+    # A second click (Katrin's, or Teams retrying Stefan's) is answered with the decision and notifies nobody again.
+    _, body = await _answered(katrin.click("approval.decide", _button(card, "approval.decide", decision="reject")["data"] | {"comment": "no"}))
+    assert "Approved by Stefan Hoffmann" in card_text(body["value"])
+
+    release_anna.set()
+    await bot.idle()
+    to_anna = [a.get("text") or "" for a in connector.take() if a["conversation"]["id"] == anna.conversation_id]
+    assert sum("was approved by Stefan Hoffmann" in t for t in to_anna) == 1
+    assert "is ready" in to_anna[-1]  # provisioned after the decision's notice, in that order
+    anna_updates = [u for u in connector.updates if u["conversation"]["id"] == anna.conversation_id]
+    assert len(anna_updates) == 1 and "Approved by Stefan Hoffmann" in card_text(anna_updates[0]["attachments"][0]["content"])
+    async with demo_db() as session:
+        assert (await session.execute(select(Order))).scalar_one().status == OrderStatus.COMPLETED
+
+
+async def test_a_notice_that_cannot_be_delivered_is_logged_and_the_turn_answers(bot_client, connector, demo_db, caplog):
+    bot = bot_client.server.app[RUNTIME].bot
+    anna, katrin, stefan = await _people_and_cart(bot_client, connector, demo_db)
+    delivered = bot.notifier.send
+
+    async def failing(user_id, replies):
+        if user_id == katrin.who.user_id:
+            raise RuntimeError("connector exploded")
+        return await delivered(user_id, replies)
+
+    bot.notifier.send = failing
+    _, data = await _checkout(anna)
+    with caplog.at_level(logging.WARNING, logger="seatdesk.orders"):
+        status, body = await _answered(anna.click("checkout.confirm", data))
+        await bot.idle()
+    assert status == 200 and "waiting for approval" in card_text(body["value"])
+    assert "could not deliver the approval card of order" in caplog.text and "connector exploded" in caplog.text
+    # The other approver still gets the card.
+    assert [a["conversation"]["id"] for a in connector.take() if a.get("attachments")] == [stefan.conversation_id]

@@ -566,7 +566,8 @@ class Provisioned:
 
 
 async def drain_outbox(db, submitter: OrderSubmitter, now: datetime) -> list[Provisioned]:
-    """Submit every approved order exactly once (claimed by a conditional update)."""
+    """Submit every approved order exactly once (claimed by a conditional update; on PostgreSQL an
+    order another instance is submitting is skipped, not waited for)."""
     async with db() as session:
         ids = list((await session.execute(select(Order.id).where(Order.status == OrderStatus.APPROVED).order_by(Order.id))).scalars())
     done: list[Provisioned] = []
@@ -586,8 +587,10 @@ async def _submit(db, submitter, order_id: int, now: datetime) -> Provisioned | 
 
     try:
         async with db() as session, session.begin():
+            # The claim's row lock is held while the provider is called: another instance skips it.
+            approved = select(Order.id).where(Order.id == order_id, Order.status == OrderStatus.APPROVED).with_for_update(skip_locked=True).scalar_subquery()
             claimed = await session.execute(
-                update(Order).where(Order.id == order_id, Order.status == OrderStatus.APPROVED).values(status=OrderStatus.SUBMITTED, updated_at=now)
+                update(Order).where(Order.id == approved).values(status=OrderStatus.SUBMITTED, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
             if claimed.rowcount != 1:

@@ -42,12 +42,14 @@ from services.models import (
     Customer,
     Offer,
     Product,
+    ScheduledChange,
     Subscription,
     SubscriptionStatus,
     Term,
 )
 from services.providers import LedgerProvider, ProviderError
 from services.periodic import Periodic
+from services.scheduler import due_on_date
 
 log = logging.getLogger("seatdesk.partnercenter")
 
@@ -742,6 +744,7 @@ class SyncReport:
     created: int = 0
     missing: int = 0
     failed: list[str] = field(default_factory=list)
+    deferred: int = 0  # left to the worker: a scheduled change of theirs is due
 
 
 async def _offer_for(session: AsyncSession, remote: RemoteSubscription, now: datetime) -> Offer:
@@ -794,6 +797,12 @@ async def subscription_sync(db: async_sessionmaker[AsyncSession], pc: PartnerCen
 
 async def _reconcile(session: AsyncSession, customer: Customer, remote: list[RemoteSubscription], now: datetime, report: SyncReport, correlation: str) -> None:
     local = {s.provider_id: s for s in (await session.execute(select(Subscription).where(Subscription.customer_id == customer.id))).scalars()}
+    # A subscription whose scheduled change is due is the worker's this pass: it carries the change out,
+    # or finds Partner Center already has it (a crash between Partner Center's answer and the commit),
+    # and records it once. Mirrored here first, the change would be recorded twice, once as foreign.
+    due = set(
+        (await session.execute(select(ScheduledChange.subscription_id).where(ScheduledChange.customer_id == customer.id, due_on_date(now.date())))).scalars()
+    )
     actor = audit.Actor(name="Partner Center sync")
     for item in remote:
         report.checked += 1
@@ -817,6 +826,9 @@ async def _reconcile(session: AsyncSession, customer: Customer, remote: list[Rem
                 summary=f"Found in Partner Center: {item.name}, {item.quantity} seats", source="sync",
                 after={"quantity": item.quantity, "status": sub.status.value}, reason=f"MS-CorrelationId {correlation}",
             )
+            continue
+        if sub.id in due:
+            report.deferred += 1
             continue
         changed = mirror(sub, item)
         if changed:

@@ -1,13 +1,14 @@
 """Carrying out what is due: changes scheduled for a date, and renewals with their scheduled
 quantity. Each due item is claimed by a conditional update inside the transaction that applies
-it, so two Seatdesk instances never apply the same change twice."""
+it, so two Seatdesk instances never apply the same change twice; on PostgreSQL a change another
+instance is working on is skipped (SKIP LOCKED), not waited for."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -27,10 +28,23 @@ class Notice:
     values: dict
 
 
+def due_on_date(today: date):
+    """The changes scheduled for a date that has come: the worker carries them out now."""
+    return and_(ScheduledChange.status == ChangeStatus.PENDING, ScheduledChange.timing == ChangeTiming.ON_DATE, ScheduledChange.effective_date <= today)
+
+
 async def _claim(session, change_id: int, status: ChangeStatus, now: datetime) -> bool:
+    # PostgreSQL: a row another instance has claimed (and holds while it calls the provider) is skipped
+    # rather than waited for. SQLite ignores FOR UPDATE; its single writer serialises the claims.
+    pending = (
+        select(ScheduledChange.id)
+        .where(ScheduledChange.id == change_id, ScheduledChange.status == ChangeStatus.PENDING)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
     result = await session.execute(
         update(ScheduledChange)
-        .where(ScheduledChange.id == change_id, ScheduledChange.status == ChangeStatus.PENDING)
+        .where(ScheduledChange.id == pending)
         .values(status=status, applied_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -42,19 +56,8 @@ def _on_behalf(user: User | None) -> audit.Actor:
 
 
 async def apply_dated_changes(db, provider: SubscriptionProvider, now: datetime) -> list[Notice]:
-    today = now.date()
     async with db() as session:
-        due = list(
-            (
-                await session.execute(
-                    select(ScheduledChange.id).where(
-                        ScheduledChange.status == ChangeStatus.PENDING,
-                        ScheduledChange.timing == ChangeTiming.ON_DATE,
-                        ScheduledChange.effective_date <= today,
-                    )
-                )
-            ).scalars()
-        )
+        due = list((await session.execute(select(ScheduledChange.id).where(due_on_date(now.date())).order_by(ScheduledChange.id))).scalars())
     notices: list[Notice] = []
     for change_id in due:
         try:
@@ -74,7 +77,7 @@ async def _apply_dated(db, provider, change_id: int, now: datetime) -> Notice | 
             sub = await session.get(Subscription, change.subscription_id)
             user = await session.get(User, change.created_by_id) if change.created_by_id else None
             if not await _claim(session, change_id, ChangeStatus.APPLIED, now):
-                return None  # another instance took it
+                return None  # another instance took it (or is taking it)
             name = sub.display_name
             if sub.status != SubscriptionStatus.ACTIVE or change.new_quantity is None or change.new_quantity < sub.quantity:
                 await session.execute(update(ScheduledChange).where(ScheduledChange.id == change_id).values(status=ChangeStatus.FAILED))

@@ -215,7 +215,7 @@ def create_app(
     add_helpdesk_routes(app)
 
     if worker_interval:
-        worker = Worker(db, bot.provider, clock, bot.notifier, worker_interval, bot.order_submitter)
+        worker = Worker(db, bot.provider, clock, bot.notifier, worker_interval, bot.order_submitter, graph)
         app.on_startup.append(worker.start)
         app.on_cleanup.append(worker.stop)
 

@@ -1,4 +1,5 @@
-"""The background worker: carries out due scheduled changes and renewals, then tells people."""
+"""The background worker: carries out due scheduled changes and renewals, finishes confirmations a
+crash left pending, then tells people."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +9,7 @@ from cards.text import text
 from dialogs.base import Notifier, Reply
 from bot.handler import SEEN
 from bot.storage import SqlStorage
-from services import scheduler
+from services import licence_assignments, scheduler, subscription_changes
 from services.periodic import Periodic
 from services import ordering
 from services.models import User
@@ -38,12 +39,56 @@ async def _approval_reminders(db, clock, notifier: Notifier) -> int:
 log = logging.getLogger("seatdesk.worker")
 
 
-async def run_once(db, provider, clock, notifier: Notifier, order_submitter=None) -> int:
-    """One pass: apply what is due, submit approved orders, remind or expire approvals, then send
-    the notices. Returns how many notices were sent."""
+async def _locale(db, user_id: int) -> str | None:
+    async with db() as session:
+        user = await session.get(User, user_id)
+    return user.locale if user else None
+
+
+async def _left_over(db, provider, graph, clock, notifier: Notifier) -> int:
+    """Confirmations whose process died before the provider's answer was recorded, and that nobody
+    clicked again within the grace period: finished here, and the person gets the receipt."""
+    from cards.changes import receipt_card
+    from cards.licences import assign_receipt_card
+
+    sent = 0
+    for done in await subscription_changes.finish_left_over(db, provider, clock.now()):
+        if done.user_id is None:
+            continue
+        locale = await _locale(db, done.user_id)
+        result = done.result
+        if isinstance(result, subscription_changes.Receipt):
+            replies = [
+                Reply(text=text(locale, "notice.change_finished", name=result.subscription_name, reference=result.reference)),
+                Reply(card=receipt_card(result, locale=locale)),
+            ]
+        else:
+            replies = [Reply(text=text(locale, "notice.change_failed", name=result.subscription_name, message=result.message))]
+        if await notifier.send(done.user_id, replies):
+            sent += 1
+    if graph is None:
+        return sent
+    for done in await licence_assignments.finish_left_over(db, graph, clock.now(), unavailable=text(None, "licences.unavailable")):
+        if done.user_id is None:
+            continue
+        locale, receipt = await _locale(db, done.user_id), done.receipt
+        card = assign_receipt_card(
+            receipt.product, list(receipt.results), remove=receipt.remove, reference=receipt.reference, actor=receipt.actor, locale=locale
+        )
+        replies = [Reply(text=text(locale, "notice.licences_finished", product=receipt.product, reference=receipt.reference)), Reply(card=card)]
+        if await notifier.send(done.user_id, replies):
+            sent += 1
+    return sent
+
+
+async def run_once(db, provider, clock, notifier: Notifier, order_submitter=None, graph=None) -> int:
+    """One pass: finish confirmations a crash left pending, apply what is due, submit approved orders,
+    remind or expire approvals, then send the notices. Returns how many notices were sent."""
     from dialogs.orders import provision
 
-    sent = await provision(db, order_submitter or LedgerOrders(), notifier, clock.now())
+    # First: a left-over change may be on a subscription whose scheduled change is due now.
+    sent = await _left_over(db, provider, graph, clock, notifier)
+    sent += await provision(db, order_submitter or LedgerOrders(), notifier, clock.now())
     sent += await _approval_reminders(db, clock, notifier)
     notices = await scheduler.run_due(db, provider, clock.now())
     await SqlStorage(db, clock).forget_claims(SEEN, clock.now() - timedelta(days=2))
@@ -57,5 +102,5 @@ async def run_once(db, provider, clock, notifier: Notifier, order_submitter=None
 
 
 class Worker(Periodic):
-    def __init__(self, db, provider, clock, notifier: Notifier, interval_seconds: float, order_submitter=None) -> None:
-        super().__init__("seatdesk-worker", interval_seconds, lambda: run_once(db, provider, clock, notifier, order_submitter))
+    def __init__(self, db, provider, clock, notifier: Notifier, interval_seconds: float, order_submitter=None, graph=None) -> None:
+        super().__init__("seatdesk-worker", interval_seconds, lambda: run_once(db, provider, clock, notifier, order_submitter, graph))

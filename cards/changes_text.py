@@ -110,6 +110,8 @@ MESSAGES["en"].update(
         "refusal.provider": "The subscription provider refused the change: {message} Nothing was changed.",
         "change.working": "The subscription provider is taking longer than usual with this change. It carries on in the background: I'll update this card and tell you here when it's done. There's no need to click again.",
         "change.still_working": "This change is still being carried out. I'll update this card when it's done; clicking again won't apply it twice.",
+        "change.unconfirmed": "Partner Center did not confirm the change of {name} in time, so it may or may not be made yet. I'll check with Partner Center and finish it once, and tell you here; clicking again checks now.",
+        "change.busy": "Another change of {name} is still being carried out, so I did nothing. Please try again in a minute.",
         "refusal.not_allowed": "Your role ({role}) can't {what}. Ask {who}.",
         "refusal.what.change_quantity": "change seat quantities",
         "refusal.what.change_auto_renew": "switch auto-renew",
@@ -117,5 +119,7 @@ MESSAGES["en"].update(
         "refusal.nobody": "an admin of your company",
         "notice.scheduled_applied": "Your scheduled change {reference} was carried out: {name} now has {quantity} seats (was {old}).",
         "notice.scheduled_failed": "Your scheduled change {reference} for {name} ({quantity} seats) could not be carried out, so nothing was changed. Please check the subscription.",
+        "notice.change_finished": "Your change to {name} has been carried out (reference {reference}). Here is the receipt:",
+        "notice.change_failed": "Your change to {name} could not be carried out. The subscription provider said: {message}",
     }
 )

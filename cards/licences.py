@@ -36,6 +36,8 @@ MESSAGES["en"].update(
         "licences.done.reference": "Reference {reference} · by {actor}",
         "licences.working": "Microsoft 365 is taking longer than usual to answer. The licence change carries on in the background: I'll update this card and tell you here when it's done. There's no need to click again.",
         "licences.still_working": "This licence change is still being carried out. I'll update this card when it's done; clicking again won't do it twice.",
+        "licences.check_unavailable": "Microsoft Graph is not answering right now, so I can't tell yet whether this licence change went through. I'll finish it and tell you here; there's no need to click again.",
+        "notice.licences_finished": "Your licence change {reference} ({product}) has been carried out. Here is the result:",
         "licences.looking": "Microsoft 365 is taking longer than usual to answer. I'll post the result here as soon as it arrives.",
         "licences.unassigned.title": "Seats you pay for but nobody uses",
         "licences.unassigned.item": "You pay for **{unassigned}** unassigned seats of **{name}** ({assigned} of {paid} assigned).",

@@ -17,7 +17,7 @@ from services import subscriptions
 from services.audit import Actor
 from services.changes import CANCEL_REASONS, Decision, Refusal, Timing, decide_cancel, parse_quantity
 from services.permissions import Permission
-from services.subscription_changes import ChangeRequest, Kind, NotFound, ProviderFailed, Receipt, Refused, Stale
+from services.subscription_changes import ChangeRequest, InProgress, Kind, NotFound, ProviderFailed, Receipt, Refused, Stale
 
 MAX_NOTE = 500
 
@@ -143,8 +143,14 @@ async def _answer(ctx: FlowContext, result: service.Result) -> Outcome:
         return _card(cards.stale_card(view.name if view else "", result.what, subscription_id=result.subscription_id, locale=ctx.locale))
     if isinstance(result, Refused):
         return Outcome([Reply(text=cards.refusal_text(result.decision, result.subscription_name, ctx.locale))])
+    if isinstance(result, ProviderFailed) and result.unconfirmed:
+        return Outcome([working_card(ctx, ctx.text("change.unconfirmed", name=result.subscription_name))])
     if isinstance(result, ProviderFailed):
         return Outcome([Reply(text=ctx.text("refusal.provider", message=result.message))])
+    if isinstance(result, InProgress):
+        if result.other:
+            return Outcome([Reply(text=ctx.text("change.busy", name=result.subscription_name))])
+        return Outcome([working_card(ctx, ctx.text("change.still_working"))])
     return _not_found(ctx)
 
 

@@ -3,7 +3,7 @@
 
 Graph is reached through `ctx.graph` (a services.graph.LicencePort); without it every licence verb
 answers that licence assignment is not connected. Assignments end on a confirmation card that
-carries an operation id and are carried out exactly once (the Operation table, as for changes)."""
+carries an operation id and are carried out exactly once (services/licence_assignments.py)."""
 from __future__ import annotations
 
 import re
@@ -11,15 +11,14 @@ import secrets
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 
 from cards import licences as cards
 from dialogs.base import BadActionData, FlowContext, Handler, Outcome, Reply, Verb
 from dialogs.slow import within_deadline, working_card
-from services import audit, subscriptions
-from services.graph import MAX_USERS_PER_ASSIGNMENT, AssignmentResult, GraphUser, LicenceError, LicensedSubscription, SubscribedSku, licence_insights
-from services.models import Customer, Operation, Product, Subscription
+from services import audit, licence_assignments, subscriptions
+from services.graph import MAX_USERS_PER_ASSIGNMENT, GraphUser, LicenceError, LicensedSubscription, SubscribedSku, licence_insights
+from services.models import Customer, Product, Subscription
 from services.permissions import Permission
 from services.subscription_changes import new_op
 
@@ -176,15 +175,17 @@ async def assign_start(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
     return Outcome([Reply(card=cards.assign_confirm_card(product.name, users, remove=remove, free=sku.unassigned, paid=sku.enabled, data=confirm, locale=ctx.locale))])
 
 
-def _reference() -> str:
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    return "LIC-" + "".join(secrets.choice(alphabet) for _ in range(8))
-
-
-def _receipt(ctx: FlowContext, result: dict) -> Outcome:
-    results = [AssignmentResult(GraphUser(r[0], r[1], r[2]), bool(r[3]), r[4]) for r in result.get("results") or []]
-    card = cards.assign_receipt_card(result["product"], results, remove=bool(result["remove"]), reference=result["reference"], actor=result["actor"], locale=ctx.locale)
+def _receipt(ctx: FlowContext, receipt: licence_assignments.LicenceReceipt) -> Outcome:
+    card = cards.assign_receipt_card(
+        receipt.product, list(receipt.results), remove=receipt.remove, reference=receipt.reference, actor=receipt.actor, locale=ctx.locale
+    )
     return Outcome([Reply(card=card)], update_original=True)
+
+
+def _answer(ctx: FlowContext, result: licence_assignments.LicenceReceipt | licence_assignments.StillWorking) -> Outcome:
+    if isinstance(result, licence_assignments.StillWorking):  # Graph is being asked, here or on another instance
+        return Outcome([working_card(ctx, ctx.text("licences.still_working"))])
+    return _receipt(ctx, result)
 
 
 async def assign_confirm(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
@@ -198,12 +199,21 @@ async def assign_confirm(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
     if not isinstance(user_ids, list) or not 1 <= len(user_ids) <= MAX_USERS_PER_ASSIGNMENT or not all(isinstance(u, str) for u in user_ids):
         raise BadActionData("users")
     remove = bool(data.get("remove"))
-    async with ctx.db() as session:
-        done = (await session.execute(select(Operation).where(Operation.key == op))).scalar_one_or_none()
-    if done is not None:
-        return _existing(ctx, done)
+    try:
+        found = await licence_assignments.recorded(ctx.db, op, ctx.identity.customer_id, ctx.clock.now())
+    except licence_assignments.NotYours:
+        raise BadActionData("op") from None
+    if isinstance(found, (licence_assignments.LicenceReceipt, licence_assignments.StillWorking)):
+        return _answer(ctx, found)
 
     async def carry_out() -> Outcome:
+        if isinstance(found, licence_assignments.LeftOver):  # its process died before Graph's answer was recorded
+            try:
+                finished = await licence_assignments.finish(ctx.db, graph, op=op, now=ctx.clock.now(), unavailable=ctx.text("licences.unavailable"))
+            except LicenceError:  # Graph can't say what is in effect: it stays pending, for a later click or the worker
+                return Outcome([working_card(ctx, ctx.text("licences.check_unavailable"))])
+            if finished is not None:
+                return _answer(ctx, finished)
         return await _assign(ctx, graph, op, user_ids, remove=remove, product_id=data.get("product_id"))
 
     # Graph (reads, then the assignment, each with retries) may outlast the turn; the op id keys the work.
@@ -214,7 +224,6 @@ async def assign_confirm(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
 
 
 async def _assign(ctx: FlowContext, graph, op: str, user_ids: list[str], *, remove: bool, product_id: Any) -> Outcome:
-    customer_id = ctx.identity.customer_id
     product = await _product(ctx, {"product_id": product_id})
     if isinstance(product, Outcome):
         return product
@@ -233,52 +242,13 @@ async def _assign(ctx: FlowContext, graph, op: str, user_ids: list[str], *, remo
         return _licence_error(ctx, error)
     if not remove and sku.unassigned < len(users):
         return _say(ctx, "licences.no_free_seats", paid=sku.enabled, name=product.name)
-    now = ctx.clock.now()
-    reference = _reference()
-    # Claim the operation before calling Graph: a second click finds the claim, never a second call.
-    try:
-        async with ctx.db() as session, session.begin():
-            session.add(
-                Operation(
-                    key=op, customer_id=customer_id, user_id=ctx.identity.user_id, kind="licences", reference=reference, status="pending",
-                    result={}, created_at=now,
-                )
-            )
-    except IntegrityError:
-        async with ctx.db() as session:
-            done = (await session.execute(select(Operation).where(Operation.key == op))).scalar_one()
-        return _existing(ctx, done)
-    try:
-        results = await graph.assign(tenant, users, add=None if remove else sku.sku_id, remove=sku.sku_id if remove else None, key=op)
-    except LicenceError as error:
-        results = [AssignmentResult(u, False, ctx.text("licences.unavailable")) for u in users]
-        failure = error
-    else:
-        failure = None
-    result = {
-        "product": product.name, "remove": remove, "reference": reference, "actor": ctx.identity.name,
-        "results": [[r.user.id, r.user.display_name, r.user.user_principal_name, r.ok, r.message] for r in results],
-    }
-    actor = audit.Actor(name=ctx.identity.name, user_id=ctx.identity.user_id, customer_id=customer_id)
-    async with ctx.db() as session, session.begin():
-        await session.execute(update(Operation).where(Operation.key == op).values(status="done", result=result))
-        for r in results:
-            verb = "removed from" if remove else "assigned to"
-            audit.record(
-                session, at=now, actor=actor, customer_id=customer_id, action="licence_remove" if remove else "licence_assign", target_type="user",
-                target_id=r.user.id, summary=f"{product.name} {verb} {r.user.display_name}" if r.ok else f"{product.name} not {verb} {r.user.display_name}: {r.message}",
-                source="card", outcome="applied" if r.ok else "refused", reason=None if r.ok else (failure.code if failure else r.message)[:500],
-                reference=reference,
-            )
-    return _receipt(ctx, result)
-
-
-def _existing(ctx: FlowContext, done: Operation) -> Outcome:
-    if done.customer_id != ctx.identity.customer_id or done.kind != "licences":
-        raise BadActionData("op")
-    if done.status == "pending":  # claimed, and Graph is being called (here or on another instance)
-        return Outcome([working_card(ctx, ctx.text("licences.still_working"))])
-    return _receipt(ctx, done.result)
+    actor = audit.Actor(name=ctx.identity.name, user_id=ctx.identity.user_id, customer_id=ctx.identity.customer_id)
+    assignment = licence_assignments.Assignment(product.name, sku.sku_id, remove, tuple(users), actor, ctx.clock.now())
+    # Recorded as pending before Graph is called: a second click finds it, never a second call.
+    result = await licence_assignments.carry_out(
+        ctx.db, graph, op=op, customer_id=ctx.identity.customer_id, assignment=assignment, unavailable=ctx.text("licences.unavailable")
+    )
+    return _answer(ctx, result)
 
 
 # -- seats paid for but not assigned ---------------------------------------------------------

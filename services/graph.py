@@ -70,6 +70,10 @@ class LicencePort(Protocol):
 
     async def users_with_sku(self, tenant: str, sku_id: str) -> list[GraphUser]: ...
 
+    async def assigned_skus(self, tenant: str, user_id: str) -> set[str] | None:
+        """The SKU ids (lower case) assigned to a user of this tenant; None when there is no such user."""
+        ...
+
     async def assign(self, tenant: str, users: Sequence[GraphUser], *, add: str | None = None, remove: str | None = None, key: str) -> list[AssignmentResult]: ...
 
 
@@ -138,6 +142,20 @@ class GraphClient:
             if error.code == "refused":
                 return None  # not a user of this tenant
             raise
+
+    async def assigned_skus(self, tenant: str, user_id: str) -> set[str] | None:
+        try:
+            uuid.UUID(user_id)
+        except ValueError:
+            return None
+        try:
+            body = await self._get(tenant, f"/users/{user_id}", params={"$select": "id,assignedLicenses"})
+        except LicenceError as error:
+            if error.code == "refused":
+                return None  # not a user of this tenant
+            raise
+        licences = (body or {}).get("assignedLicenses") or []
+        return {str(item.get("skuId")).lower() for item in licences if isinstance(item, dict) and item.get("skuId")}
 
     async def users_with_sku(self, tenant: str, sku_id: str) -> list[GraphUser]:
         params = {

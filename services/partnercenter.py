@@ -50,6 +50,7 @@ from services.models import (
 from services.providers import LedgerProvider, ProviderError
 from services.periodic import Periodic
 from services.scheduler import due_on_date
+from services.subscription_changes import in_flight
 
 log = logging.getLogger("seatdesk.partnercenter")
 
@@ -64,6 +65,7 @@ SENTENCES = {
     "changed_remotely": "This subscription was changed in Partner Center since the card was made (it now has {quantity} seats, auto-renew {auto_renew}, status {status}). Nothing was changed; open the subscription again to see it as it is now.",
     "conflict": "Partner Center kept reporting a newer version of this subscription. Nothing was changed; please try again in a minute.",
     "unavailable": "Partner Center is not answering right now. Nothing was changed; please try again later.",
+    "unconfirmed": "Partner Center did not confirm the change in time. Seatdesk checks with Partner Center and finishes it; you'll get the result here.",
     "not_connected": "Seatdesk could not sign in to Partner Center. Nothing was changed; your reseller has been told.",
     "refused": "Partner Center refused: {description}",
     "not_found": "Partner Center does not know this subscription any more.",
@@ -674,6 +676,9 @@ class PartnerCenterProvider:
                     return await self._pc.patch_subscription(
                         tenant, body, etag=current.etag, request_id=request_id_for(key, attempt), correlation_id=correlation
                     )
+                except ApiUnavailable as error:
+                    # The PATCH went out and no answer came: it may have been applied. Checked again later, never sent blind.
+                    raise ProviderError(SENTENCES["unconfirmed"], "partnercenter_unconfirmed", retryable=True, unconfirmed=True) from error
                 except ApiError as error:
                     if error.status == 412 or error.code in ETAG_CONFLICT_CODES:
                         log.info("subscription %s: stale e-tag, reading it again [correlation %s]", sub.provider_id, correlation)
@@ -744,7 +749,7 @@ class SyncReport:
     created: int = 0
     missing: int = 0
     failed: list[str] = field(default_factory=list)
-    deferred: int = 0  # left to the worker: a scheduled change of theirs is due
+    deferred: int = 0  # left alone this pass: a scheduled change of theirs is due, or a confirmed change is in flight
 
 
 async def _offer_for(session: AsyncSession, remote: RemoteSubscription, now: datetime) -> Offer:
@@ -796,6 +801,11 @@ async def subscription_sync(db: async_sessionmaker[AsyncSession], pc: PartnerCen
 
 
 async def _reconcile(session: AsyncSession, customer: Customer, remote: list[RemoteSubscription], now: datetime, report: SyncReport, correlation: str) -> None:
+    # A change confirmed in Seatdesk whose Partner Center answer is not recorded yet (still running, or
+    # cut off by a crash) is left to the click that comes again or to the worker, which record it as the
+    # person's, with their receipt. Read before the mirror rows: a change that is no longer in flight
+    # by then has been recorded in them.
+    in_flight_now = await in_flight(session, customer.id)
     local = {s.provider_id: s for s in (await session.execute(select(Subscription).where(Subscription.customer_id == customer.id))).scalars()}
     # A subscription whose scheduled change is due is the worker's this pass: it carries the change out,
     # or finds Partner Center already has it (a crash between Partner Center's answer and the commit),
@@ -803,6 +813,7 @@ async def _reconcile(session: AsyncSession, customer: Customer, remote: list[Rem
     due = set(
         (await session.execute(select(ScheduledChange.subscription_id).where(ScheduledChange.customer_id == customer.id, due_on_date(now.date())))).scalars()
     )
+    due |= in_flight_now
     actor = audit.Actor(name="Partner Center sync")
     for item in remote:
         report.checked += 1

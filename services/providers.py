@@ -22,11 +22,13 @@ from services.models import Offer, Subscription, SubscriptionStatus
 class ProviderError(Exception):
     """The provider refused or failed; `message` is a sentence for the user, `code` for the log."""
 
-    def __init__(self, message: str, code: str = "provider_error", *, retryable: bool = False) -> None:
+    def __init__(self, message: str, code: str = "provider_error", *, retryable: bool = False, unconfirmed: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.retryable = retryable
+        # The change was sent but no answer came (a timeout): it may have been made. Not a refusal.
+        self.unconfirmed = unconfirmed
 
 
 class SubscriptionProvider(Protocol):

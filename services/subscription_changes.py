@@ -4,6 +4,13 @@ A confirmation card carries a reference to what was shown (subscription id, its 
 a fresh operation id. Confirming checks everything again against the database, and the
 operation id makes a double click or a retried activity find the first receipt instead of
 changing anything twice.
+
+A change that takes effect at the provider now (seats now, auto-renew, cancel) is recorded as a
+pending Operation, with what was asked, before the provider is called (services/operations.py).
+If the process dies before the provider's answer is recorded, the same card clicked again, or the
+worker after the grace period, asks the provider how things stand and finishes it with the
+person's receipt; meanwhile the Partner Center sync leaves that subscription alone, so the change
+is never taken for one made outside Seatdesk.
 """
 from __future__ import annotations
 
@@ -13,12 +20,12 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from services import audit, changes, commerce
+from services import audit, changes, commerce, operations
 from services.changes import Decision, Planned, Refusal, SubscriptionState, Timing
 from services.models import (
     ChangeKind,
@@ -115,9 +122,84 @@ class NotFound:
 @dataclass(frozen=True)
 class ProviderFailed:
     message: str
+    subscription_name: str = ""
+    # Sent without an answer: it stays pending and is finished later (not a refusal).
+    unconfirmed: bool = False
 
 
-Result = Receipt | Refused | Stale | NotFound | ProviderFailed
+@dataclass(frozen=True)
+class InProgress:
+    """Being carried out elsewhere: this very confirmation (another turn or instance has it), or,
+    with `other`, another change of the same subscription."""
+
+    subscription_name: str = ""
+    other: bool = False
+
+
+Result = Receipt | Refused | Stale | NotFound | ProviderFailed | InProgress
+
+# The kinds that take effect at the provider at once, recorded as pending before it is asked.
+IN_FLIGHT_KINDS = (Kind.SEATS.value, Kind.AUTO_RENEW.value, Kind.CANCEL.value)
+
+
+def _asks_provider_now(request: ChangeRequest) -> bool:
+    return request.kind in (Kind.AUTO_RENEW, Kind.CANCEL) or (request.kind == Kind.SEATS and request.timing == Timing.NOW)
+
+
+@dataclass(frozen=True)
+class _Intent:
+    """A confirmed change as recorded before the provider is asked: enough to finish it after a crash
+    without deciding again (the rules were applied at the moment of the confirmation)."""
+
+    request: ChangeRequest
+    at: datetime
+    actor: audit.Actor
+    source: str
+    effective: date | None
+    deletes_scheduled: tuple[Planned, ...]
+
+    @property
+    def decision(self) -> Decision:
+        return Decision(effective=self.effective, deletes_scheduled=self.deletes_scheduled)
+
+    def to_json(self) -> dict:
+        r = self.request
+        return {
+            "request": {
+                "kind": r.kind.value, "subscription_id": r.subscription_id, "version": r.version, "quantity": r.quantity,
+                "timing": r.timing.value, "enable": r.enable, "reason": r.reason, "note": r.note,
+            },
+            "at": self.at.isoformat(),
+            "actor": {"name": self.actor.name, "user_id": self.actor.user_id, "customer_id": self.actor.customer_id},
+            "source": self.source,
+            "effective": self.effective.isoformat() if self.effective else None,
+            "deletes_scheduled": [[p.quantity, p.effective.isoformat()] for p in self.deletes_scheduled],
+        }
+
+    @classmethod
+    def from_json(cls, op: str, data: dict) -> "_Intent":
+        r = data["request"]
+        request = ChangeRequest(
+            Kind(r["kind"]), int(r["subscription_id"]), int(r["version"]), op, quantity=r.get("quantity"), timing=Timing(r["timing"]),
+            enable=r.get("enable"), reason=r.get("reason"), note=r.get("note"),
+        )
+        return cls(
+            request=request,
+            at=datetime.fromisoformat(data["at"]),
+            actor=audit.Actor(**data["actor"]),
+            source=data["source"],
+            effective=date.fromisoformat(data["effective"]) if data.get("effective") else None,
+            deletes_scheduled=tuple(Planned(q, date.fromisoformat(d)) for q, d in data.get("deletes_scheduled") or ()),
+        )
+
+
+async def in_flight(session: AsyncSession, customer_id: int) -> set[int]:
+    """The customer's subscriptions with a change recorded but not yet finished (its provider call is
+    running, or was cut off by a crash)."""
+    rows = await session.execute(
+        select(Operation.result).where(Operation.customer_id == customer_id, Operation.status == operations.PENDING, Operation.kind.in_(IN_FLIGHT_KINDS))
+    )
+    return {int(result["intent"]["request"]["subscription_id"]) for result in rows.scalars()}
 
 
 def new_op() -> str:
@@ -212,23 +294,48 @@ async def confirm(
     for attempt in range(ATTEMPTS):
         try:
             return await _confirm_once(db, provider, now=now, actor=actor, customer_id=customer_id, request=request, source=source)
-        except (IntegrityError, StaleDataError, OperationalError) as error:
+        except (IntegrityError, StaleDataError, OperationalError, operations.Raced) as error:
             log.info("confirm %s raced with another writer (%s); re-checking", request.op, type(error).__name__)
             if attempt == ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
 
 
+async def _operation(session: AsyncSession, op: str) -> Operation | None:
+    return (await session.execute(select(Operation).where(Operation.key == op))).scalar_one_or_none()
+
+
+def _ours(found: Operation, customer_id: int) -> bool:
+    return found.customer_id == customer_id and found.kind in {k.value for k in Kind}
+
+
 async def _existing(session: AsyncSession, customer_id: int, op: str) -> Result | None:
-    found = (await session.execute(select(Operation).where(Operation.key == op))).scalar_one_or_none()
+    found = await _operation(session, op)
     if found is None:
         return None
-    if found.customer_id != customer_id:
+    if not _ours(found, customer_id):
         return NotFound()
+    if found.status == operations.PENDING:
+        raise operations.Raced(op)  # a concurrent click recorded it meanwhile: start over, and carry it out
     return Receipt.from_json(found.result)
 
 
 async def _confirm_once(db, provider, *, now, actor, customer_id, request, source) -> Result:
+    async with db() as session:
+        found = await _operation(session, request.op)
+    if found is not None:
+        if not _ours(found, customer_id):
+            return NotFound()
+        if found.status != operations.PENDING:
+            return Receipt.from_json(found.result)
+        # Recorded but not finished where it began (cut off by a crash, or still running elsewhere):
+        # the provider is asked how things stand first, so it is applied once.
+        return await _carry_out(db, provider, request.op, now)
+    if _asks_provider_now(request):
+        checked = await _record_intent(db, now=now, actor=actor, customer_id=customer_id, request=request, source=source)
+        if checked is not None:
+            return checked
+        return await _carry_out(db, provider, request.op, now)
     try:
         return await _confirm_in_transaction(db, provider, now=now, actor=actor, customer_id=customer_id, request=request, source=source)
     except ProviderError as error:
@@ -242,45 +349,170 @@ async def _confirm_once(db, provider, *, now, actor, customer_id, request, sourc
         return ProviderFailed(error.message)
 
 
-async def _confirm_in_transaction(db, provider, *, now, actor, customer_id, request, source) -> Result:
-    async with db() as session, session.begin():
+@dataclass(frozen=True)
+class _Allowed:
+    sub: Subscription
+    state: SubscriptionState
+    decision: Decision
+
+
+async def _checked(session: AsyncSession, *, now, actor, customer_id, request, source) -> Result | _Allowed:
+    """A confirmation checked again, in the transaction that records it: the operation id, the
+    subscription and its version, a change of it still in flight, and the rules."""
+    done = await _existing(session, customer_id, request.op)
+    if done is not None:
+        return done
+    sub = await _subscription(session, customer_id, request.subscription_id)
+    if sub is None:
+        return NotFound()
+    if sub.version != request.version:
+        # A concurrent click of this very card may have committed between our two reads.
         done = await _existing(session, customer_id, request.op)
         if done is not None:
             return done
-        sub = await _subscription(session, customer_id, request.subscription_id)
-        if sub is None:
-            return NotFound()
-        if sub.version != request.version:
-            # A concurrent click of this very card may have committed between our two reads.
-            done = await _existing(session, customer_id, request.op)
-            if done is not None:
-                return done
-            return Stale({"quantity": sub.quantity, "auto_renew": sub.auto_renew, "status": sub.status.value}, sub.id)
-        state = await state_of(session, sub)
+        return Stale(_facts(sub), sub.id)
+    if sub.id in await in_flight(session, customer_id):
+        return InProgress(sub.display_name, other=True)
+    state = await state_of(session, sub)
+    decision = decide(request, state, now)
+    if not decision.allowed:
+        audit.record(
+            session, at=now, actor=actor, customer_id=customer_id, action=request.kind.value, target_type="subscription",
+            target_id=sub.id, summary=f"Refused: {decision.refusal.value}", source=source, outcome="refused", reason=decision.refusal.value,
+        )
+        return Refused(decision, sub.display_name)
+    return _Allowed(sub, state, decision)
+
+
+def _facts(sub: Subscription) -> dict:
+    return {"quantity": sub.quantity, "auto_renew": sub.auto_renew, "status": sub.status.value}
+
+
+async def _confirm_in_transaction(db, provider, *, now, actor, customer_id, request, source) -> Result:
+    async with db() as session, session.begin():
+        checked = await _checked(session, now=now, actor=actor, customer_id=customer_id, request=request, source=source)
+        if not isinstance(checked, _Allowed):
+            return checked
+        sub, state, decision = checked.sub, checked.state, checked.decision
         if request.kind == Kind.WITHDRAW:
             return await _withdraw(session, provider, sub, state, now=now, actor=actor, request=request, source=source)
-        decision = decide(request, state, now)
-        if not decision.allowed:
-            audit.record(
-                session, at=now, actor=actor, customer_id=customer_id, action=request.kind.value, target_type="subscription",
-                target_id=sub.id, summary=f"Refused: {decision.refusal.value}", source=source, outcome="refused", reason=decision.refusal.value,
-            )
-            return Refused(decision, sub.display_name)
         reference = _reference()
-        before = {"quantity": sub.quantity, "auto_renew": sub.auto_renew, "status": sub.status.value}
+        before = _facts(sub)
         receipt = await _apply(session, provider, sub, state, decision, now=now, actor=actor, request=request, reference=reference)
-        after = {"quantity": sub.quantity, "auto_renew": sub.auto_renew, "status": sub.status.value}
         audit.record(
             session, at=now, actor=actor, customer_id=customer_id, action=request.kind.value, target_type="subscription", target_id=sub.id,
-            summary=receipt.summary, source=source, before=before, after=after, reference=reference,
+            summary=receipt.summary, source=source, before=before, after=_facts(sub), reference=reference,
         )
         session.add(
             Operation(
                 key=request.op, customer_id=customer_id, user_id=actor.user_id, kind=request.kind.value, reference=reference,
-                result=receipt.to_json(), created_at=now,
+                status=operations.DONE, result=receipt.to_json(), created_at=now,
             )
         )
         return receipt
+
+
+async def _record_intent(db, *, now, actor, customer_id, request, source) -> Result | None:
+    """Check the confirmation and record it as pending, committed before the provider is asked;
+    None when it was recorded, else the answer (refused, stale, ...)."""
+    async with db() as session, session.begin():
+        checked = await _checked(session, now=now, actor=actor, customer_id=customer_id, request=request, source=source)
+        if not isinstance(checked, _Allowed):
+            return checked
+        intent = _Intent(request, now, actor, source, checked.decision.effective, checked.decision.deletes_scheduled)
+        session.add(
+            Operation(
+                key=request.op, customer_id=customer_id, user_id=actor.user_id, kind=request.kind.value, reference=_reference(),
+                status=operations.PENDING, result={"intent": intent.to_json()}, created_at=now,
+            )
+        )
+    return None
+
+
+async def _carry_out(db, provider, op: str, now: datetime, *, receipt_if_done: bool = True) -> Result | None:
+    """Ask the provider for a pending change and record it (the change, its audit entry, the receipt)
+    in one commit. The provider reads the subscription first, so a change it already has is not sent
+    again. With `receipt_if_done` False, None for an operation someone else has finished."""
+    intent: _Intent | None = None
+    name, customer_id = "", 0
+    try:
+        async with db() as session, session.begin():
+            found = await operations.hold(session, op)
+            if found is None:
+                if await _operation(session, op) is None:
+                    raise operations.Raced(op)  # given up elsewhere (the provider refused): start over
+                return InProgress()  # another transaction is carrying it out (PostgreSQL's row lock)
+            if found.status != operations.PENDING:
+                return Receipt.from_json(found.result) if receipt_if_done else None
+            intent, customer_id = _Intent.from_json(op, found.result["intent"]), found.customer_id
+            sub = await _subscription(session, customer_id, intent.request.subscription_id)
+            name = sub.display_name
+            state = await state_of(session, sub)
+            before = _facts(sub)
+            receipt = await _apply(
+                session, provider, sub, state, intent.decision, now=intent.at, actor=intent.actor, request=intent.request, reference=found.reference
+            )
+            audit.record(
+                session, at=intent.at, actor=intent.actor, customer_id=customer_id, action=intent.request.kind.value, target_type="subscription",
+                target_id=sub.id, summary=receipt.summary, source=intent.source, before=before, after=_facts(sub), reference=found.reference,
+            )
+            await operations.complete(session, op, receipt.to_json())
+            return receipt
+    except ProviderError as error:
+        assert intent is not None  # the provider is only asked once the intent is read
+        if error.unconfirmed:
+            # It may have been made: the operation stays pending, and a click again or the worker
+            # (after the grace period) asks the provider how things stand and records it once.
+            log.warning("provider did not confirm %s on subscription %s (%s): left pending", intent.request.kind.value, intent.request.subscription_id, error.code)
+            return ProviderFailed(error.message, name, unconfirmed=True)
+        return await _provider_refused(db, op, intent, customer_id, name, error, now)
+
+
+async def _provider_refused(db, op: str, intent: _Intent, customer_id: int, name: str, error: ProviderError, now: datetime) -> ProviderFailed:
+    """Nothing was changed (that transaction rolled back): the pending operation is dropped, so the
+    card can be clicked again, and the refusal is recorded."""
+    request = intent.request
+    log.warning("provider refused %s on subscription %s: %s", request.kind.value, request.subscription_id, error.code)
+    async with db() as session, session.begin():
+        dropped = await session.execute(
+            delete(Operation).where(Operation.key == op, Operation.status == operations.PENDING).execution_options(synchronize_session=False)
+        )
+        if dropped.rowcount != 1:
+            raise operations.Raced(op)  # finished elsewhere meanwhile
+        audit.record(
+            session, at=now, actor=intent.actor, customer_id=customer_id, action=request.kind.value, target_type="subscription",
+            target_id=request.subscription_id, summary="Refused by the provider", source=intent.source, outcome="refused", reason=error.code,
+        )
+    return ProviderFailed(error.message, name)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A change left pending by a crash that the worker finished: whom to tell, and what happened."""
+
+    user_id: int | None
+    result: Receipt | ProviderFailed
+
+
+async def finish_left_over(db, provider: SubscriptionProvider, now: datetime) -> list[Finished]:
+    """The worker's part: changes still pending after the grace period (their process died before
+    the provider's answer was recorded, and nobody clicked again) are finished like a click would."""
+    async with db() as session:
+        left = await operations.left_over(session, IN_FLIGHT_KINDS, now)
+    finished: list[Finished] = []
+    for op in left:
+        try:
+            result = await _carry_out(db, provider, op.key, now, receipt_if_done=False)
+        except (operations.Raced, IntegrityError, StaleDataError, OperationalError) as error:
+            log.info("left-over change %s is being finished elsewhere (%s)", op.reference, type(error).__name__)
+            continue
+        except Exception:  # noqa: BLE001 - one that can't be finished must not hold up the rest of the pass
+            log.exception("left-over change %s could not be finished; trying again next pass", op.reference)
+            continue
+        if isinstance(result, (Receipt, ProviderFailed)):
+            log.info("finished the change %s left over by a crash: %s", op.reference, type(result).__name__)
+            finished.append(Finished(op.user_id, result))
+    return finished
 
 
 async def _drop_renewal_changes(session: AsyncSession, sub: Subscription, *, now: datetime, actor, why: str) -> None:

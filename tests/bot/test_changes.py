@@ -186,6 +186,36 @@ async def test_concurrent_double_click_applies_once(bot_client, connector, demo_
         assert (await session.execute(select(func.count(Operation.id)))).scalar_one() == 1
 
 
+async def test_a_change_cut_off_is_finished_by_the_next_click_and_holds_off_other_changes_meanwhile(bot_client, connector, demo_db):
+    """The provider call ended without an answer (whether the change is in effect is unknown): the
+    confirmation stays pending, another change of that subscription waits, and the card clicked
+    again asks the provider again and ends with the receipt, once."""
+
+    class CutOff(LedgerProvider):
+        async def change_quantity(self, session, sub, quantity, *, key, now):
+            raise ConnectionResetError("the connection was reset")
+
+    runtime = bot_client.server.app[RUNTIME]
+    runtime.bot.provider = CutOff()
+    teams = await _teams(bot_client, connector, demo_db)
+    sub = await _sub(demo_db, "FAB-M365E3-01")
+    data = _button(await _confirm_card(teams, sub.id, 124), "seats.confirm")["data"]
+    other = _button(await _confirm_card(teams, sub.id, 126), "seats.confirm")["data"]
+    _, body = await teams.click("seats.confirm", data)
+    assert "something went wrong on my side" in str(body)
+    _, body = await teams.click("seats.confirm", other)
+    assert "Another change of M365 E3 Verwaltung is still being carried out" in str(body)
+
+    runtime.bot.provider = LedgerProvider()
+    _, body = await teams.click("seats.confirm", data)
+    assert "Seats 120 → 124" in card_text(body["value"])
+    assert (await _sub(demo_db, "FAB-M365E3-01")).quantity == 124
+    async with demo_db() as session:
+        applied = (await session.execute(select(func.count(AuditEntry.id)).where(AuditEntry.action == "seats", AuditEntry.outcome == "applied"))).scalar_one()
+        operations = list((await session.execute(select(Operation.status))).scalars())
+    assert applied == 1 and operations == ["done"]
+
+
 async def test_a_stale_card_does_not_apply_its_old_intent(bot_client, connector, demo_db):
     admin = await _teams(bot_client, connector, demo_db)
     finance = await _teams(bot_client, connector, demo_db, role=Role.FINANCE)

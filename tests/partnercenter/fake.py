@@ -357,6 +357,9 @@ class FakeMicrosoft:
         found = next((u for u in self.users.get(tenant, []) if u["id"] == request.match_info["id"]), None)
         if found is None:
             return web.json_response({"error": {"code": "Request_ResourceNotFound", "message": f"Resource '{request.match_info['id']}' does not exist."}}, status=404)
+        if "assignedLicenses" in request.query.get("$select", ""):
+            held = sorted(self.licences.get(found["id"], set()))
+            return web.json_response({"id": found["id"], "assignedLicenses": [{"skuId": sku, "disabledPlans": []} for sku in held]})
         return web.json_response(found)
 
     async def assign_licence(self, request: web.Request) -> web.Response:

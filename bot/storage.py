@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from botbuilder.core import Storage
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,6 +29,12 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"cannot store a {type(value).__name__} in bot state")
 
 
+# Every turn reads its state and claims its message id: built once, columns not entities (the JSON
+# is decoded afresh for each read, so nothing needs copying), a plain INSERT without the unit of work.
+_READ = select(BotState.key, BotState.data, BotState.etag).where(BotState.key.in_(bindparam("keys", expanding=True)))
+_CLAIM = insert(BotState)
+
+
 class SqlStorage(Storage):
     def __init__(self, db: async_sessionmaker[AsyncSession], clock: Clock | None = None) -> None:
         self._db = db
@@ -38,8 +44,7 @@ class SqlStorage(Storage):
         if not keys:
             return {}
         async with self._db() as session:
-            # Columns, not entities: every turn reads its state, and the JSON is decoded afresh for each read.
-            rows = await session.execute(select(BotState.key, BotState.data, BotState.etag).where(BotState.key.in_(list(keys))))
+            rows = await session.execute(_READ, {"keys": list(keys)})
             return {row.key: {**row.data, "e_tag": row.etag} for row in rows}
 
     async def write(self, changes: dict[str, object]) -> None:
@@ -80,7 +85,7 @@ class SqlStorage(Storage):
         """True for the first caller only, whatever runs at the same time (an insert of a new key)."""
         try:
             async with self._db() as session, session.begin():
-                await session.execute(insert(BotState).values(key=key, etag=uuid.uuid4().hex, data={}, updated_at=self._clock.now()))
+                await session.execute(_CLAIM, {"key": key, "etag": uuid.uuid4().hex, "data": {}, "updated_at": self._clock.now()})
         except IntegrityError:
             return False
         return True

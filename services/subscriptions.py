@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services import commerce
@@ -208,15 +208,18 @@ async def load_views(session: AsyncSession, customer_id: int, now: datetime) -> 
     return [to_view(sub, now) for sub in result.scalars()]
 
 
+# The dashboard in one statement, built once: each subscription row also carries the customer's count
+# of pending changes (a customer without subscriptions has no changes either).
+_OVERVIEW = select(
+    Subscription,
+    select(func.count(ScheduledChange.id))
+    .where(ScheduledChange.customer_id == bindparam("customer"), ScheduledChange.status == ChangeStatus.PENDING)
+    .scalar_subquery(),
+).where(Subscription.customer_id == bindparam("customer"))
+
+
 async def overview(session: AsyncSession, customer_id: int, now: datetime) -> Overview:
-    # One statement: each subscription row also carries the customer's count of pending changes
-    # (a customer without subscriptions has no changes either).
-    pending = (
-        select(func.count(ScheduledChange.id))
-        .where(ScheduledChange.customer_id == customer_id, ScheduledChange.status == ChangeStatus.PENDING)
-        .scalar_subquery()
-    )
-    rows = (await session.execute(select(Subscription, pending).where(Subscription.customer_id == customer_id))).all()
+    rows = (await session.execute(_OVERVIEW, {"customer": customer_id})).all()
     views = [to_view(sub, now) for sub, _ in rows]
     return summarize(views, int(rows[0][1]) if rows else 0, now.date())
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.models import Customer, Role, User, UserStatus
@@ -44,17 +44,19 @@ class Identity:
         return self.is_partner_staff and self.customer_id not in (None, self.home_customer_id)
 
 
+# One statement on every turn: the tenant's customer and, when registered, this person. Built once,
+# so SQLAlchemy does not rebuild and re-key it per turn.
+_WHO_IS_TALKING = (
+    select(Customer, User)
+    .outerjoin(User, (User.customer_id == Customer.id) & (User.aad_object_id == bindparam("person")))
+    .where(Customer.tenant_id == bindparam("tenant"))
+)
+
+
 async def resolve_identity(session: AsyncSession, tenant_id: str | None, aad_object_id: str | None) -> Identity | NotRegistered:
     if not tenant_id or not aad_object_id:
         return NotRegistered.NO_IDENTITY
-    # One statement on every turn: the tenant's customer and, when registered, this person.
-    found = (
-        await session.execute(
-            select(Customer, User)
-            .outerjoin(User, (User.customer_id == Customer.id) & (User.aad_object_id == aad_object_id.lower()))
-            .where(Customer.tenant_id == tenant_id.lower())
-        )
-    ).first()
+    found = (await session.execute(_WHO_IS_TALKING, {"tenant": tenant_id.lower(), "person": aad_object_id.lower()})).first()
     if found is None:
         return NotRegistered.UNKNOWN_TENANT
     customer, user = found

@@ -109,7 +109,7 @@ def cmd_serve(settings: Settings, args) -> int:
         asyncio.run(_with_db(settings, _demo_if_empty))
     if not settings.auth_enabled:
         log.warning("!!! AUTHENTICATION IS OFF: anonymous development mode (SEATDESK_ALLOW_ANONYMOUS=1). Never expose this to a network. !!!")
-    app = create_app(settings, worker_interval=60)
+    app = create_app(settings, worker_interval=settings.worker_interval_seconds)
     log.info("Seatdesk listening on http://%s:%s/api/messages", settings.host, settings.port)
     web.run_app(app, host=settings.host, port=settings.port, print=None, handle_signals=True)
     return 0

@@ -121,6 +121,8 @@ class Settings:
     pc_certificate_thumbprint: str = field(default="", metadata={"env": "SEATDESK_PC_CERTIFICATE_THUMBPRINT"})
     pc_country: str = field(default="DE", metadata={"env": "SEATDESK_PC_COUNTRY"})
     sync_interval_seconds: int = field(default=900, metadata={"env": "SEATDESK_SYNC_INTERVAL_SECONDS", "range": (60, 86400)})
+    # How often the worker looks for due scheduled changes, approved orders, reminders and expiries.
+    worker_interval_seconds: int = field(default=60, metadata={"env": "SEATDESK_WORKER_INTERVAL_SECONDS", "range": (5, 3600)})
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> "Settings":

@@ -1,7 +1,7 @@
 """`make bench`: the stock botbuilder echo bot and Seatdesk, in the same run on the same machine.
 
 Measures turns/s and p50/p99 latency at 1, 8 and 32 concurrent conversations for the echo bot,
-Seatdesk's "dashboard" (database read + card) and a click on a subscription's Details, on SQLite
+the same echo turn behind Seatdesk's adapter (bench/seatdesk_echo.py), Seatdesk's "dashboard" (database read + card) and a click on a subscription's Details, on SQLite
 (and PostgreSQL when SEATDESK_BENCH_POSTGRES_URL is set or --postgres is given), plus each
 server's memory over 10,000 turns. Prints a table with Seatdesk/echo ratios and writes
 bench/RESULTS.md. It reports numbers; it asserts nothing about them."""
@@ -25,6 +25,7 @@ import aiohttp
 
 from bench.loadgen import LoadGenerator, LocalConnector, Measurement, Person, card_action, message, new_conversations
 
+STOCK_ECHO = "echo bot (stock botbuilder)"
 ROOT = Path(__file__).absolute().parent.parent  # not resolve(): a linked checkout runs its own code
 
 
@@ -195,10 +196,17 @@ async def main(argv: list[str] | None = None) -> int:
             servers.append(echo)
             print("stock botbuilder 4.17.1 echo bot", flush=True)
             async with LoadGenerator(echo.endpoint, connector) as gen:
-                echo_rows = await _measure(gen, message("hello", "echo bot (stock botbuilder)"), "echo bot (stock botbuilder)", [Person()], args)
+                echo_rows = await _measure(gen, message("hello", STOCK_ECHO), STOCK_ECHO, [Person()], args)
                 rows += echo_rows
                 memory["echo bot"] = await _memory(gen, echo, message("hello"), [Person()], args)
             echo.stop()
+            # The same echo turn behind Seatdesk's edge: what the adapter layer alone costs.
+            edge = await _start("seatdesk-echo", ["bench.seatdesk_echo", databases[0][1].replace("bench.db", "edge.db")])
+            servers.append(edge)
+            print("the echo bot behind Seatdesk's adapter", flush=True)
+            async with LoadGenerator(edge.endpoint, connector) as gen:
+                rows += await _measure(gen, message("hello"), "echo bot on Seatdesk's adapter", [Person()], args)
+            edge.stop()
             for db_name, url in databases:
                 seatdesk = await _start(f"seatdesk-{db_name.lower()}", ["bench.seatdesk_server", url])
                 servers.append(seatdesk)
@@ -215,7 +223,7 @@ async def main(argv: list[str] | None = None) -> int:
             server.stop()
         await connector.stop()
 
-    echo_by_concurrency = {m.concurrency: m for m in rows if m.scenario.startswith("echo")}
+    echo_by_concurrency = {m.concurrency: m for m in rows if m.scenario == STOCK_ECHO}
     table = _table(rows, echo_by_concurrency)
     memory_lines = [f"| server | RSS after warm-up (MB) | after {args.memory_turns:,} more turns (MB) | growth (MB) | samples (turns: MB) |", "|---|---:|---:|---:|---|"]
     for name, samples in memory.items():

@@ -19,6 +19,7 @@ from bot.config import Settings
 from services import db as database
 from services.clock import FixedClock
 from services.models import Customer, Role, User
+from tests.cardwalk import card_text  # noqa: F401 - tests import it from here
 
 
 @pytest.fixture
@@ -226,26 +227,6 @@ class Teams:
         response = await self.post(self.activity("invoke", name="adaptiveCard/action", value={"action": action, "trigger": "manual"}))
         body = await response.json()
         return response.status, body
-
-
-def card_text(card: dict[str, Any]) -> str:
-    """All visible text of a card, flattened (for assertions)."""
-    out: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in ("text", "title", "value"):
-                if isinstance(node.get(key), str):
-                    out.append(node[key])
-            for value in node.values():
-                if isinstance(value, (dict, list)):
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return "\n".join(out)
 
 
 def card_inputs(card: Any) -> list[dict[str, Any]]:

@@ -61,6 +61,8 @@ from services import db as database
 from services.cases import merge_questions
 from services.models import ApprovalRequest, CaseQuestion, Customer, Offer, Order, Product, Subscription, SupportCase, User
 from services.subscriptions import Overview, load_views, overview
+from tests.cardwalk import card_text
+from tests.cardwalk import nodes as _walk
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 E2E_DIR = Path(__file__).resolve().parent
@@ -771,24 +773,9 @@ async def product_subscriptions(database_url: str, customer: str, product: str) 
 # -- reading cards --------------------------------------------------------------------------
 
 
-def _walk(node: Any):
-    if isinstance(node, dict):
-        yield node
-        for key, value in node.items():
-            if key != "fallback":
-                yield from _walk(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _walk(item)
-
-
 def card_title(card: dict[str, Any]) -> str:
     """The text of a card's first TextBlock (Seatdesk's heading)."""
     return next((n.get("text", "") for n in _walk(card.get("body", [])) if n.get("type") == "TextBlock"), "")
-
-
-def card_text(card: dict[str, Any]) -> str:
-    return "\n".join(n[k] for n in _walk(card) for k in ("text", "title", "value") if isinstance(n.get(k), str))
 
 
 def card_facts(card: dict[str, Any]) -> dict[str, str]:

@@ -35,6 +35,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.cardwalk import card_text
+from tests.cardwalk import nodes as _walk
 from tests.partnercenter.fake import BODY, FakeMicrosoft, make_ca
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -449,23 +451,8 @@ class Teams:
 
 
 # -- cards --------------------------------------------------------------------------------------
-def _walk(node: Any):
-    if isinstance(node, dict):
-        yield node
-        for key, value in node.items():
-            if key != "fallback":
-                yield from _walk(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _walk(item)
-
-
 def buttons(card: dict[str, Any], verb: str | None = None) -> list[dict[str, Any]]:
     return [n for n in _walk(card) if n.get("type") == "Action.Execute" and (verb is None or n.get("verb") == verb)]
-
-
-def card_text(card: dict[str, Any]) -> str:
-    return "\n".join(str(n[k]) for n in _walk(card) for k in ("text", "title") if isinstance(n.get(k), str))
 
 
 def pressed(card: dict[str, Any], verb: str, values: dict[str, Any] | None = None, *, where: Callable[[dict], bool] = lambda data: True) -> dict[str, Any]:

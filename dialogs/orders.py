@@ -19,6 +19,7 @@ from typing import Any
 from cards import orders as cards
 from cards.text import text
 from dialogs.base import BadActionData, FlowContext, Outcome, Reply, Verb, int_field
+from dialogs.notices import deliver
 from services import ordering
 from services.audit import Actor
 from services.changes import parse_quantity
@@ -268,18 +269,10 @@ async def provision_now(ctx: FlowContext) -> None:
 
 
 async def provision(db, submitter, notifier, now) -> int:
-    done = await ordering.drain_outbox(db, submitter, now) + await ordering.poll_submitted(db, submitter, now)
-    for item in done:
-        async with db() as session:
-            requester = await session.get(User, item.requester_id)
-        loc = requester.locale if requester else None
-        if item.ok:
-            await notifier.send(item.requester_id, [Reply(text=text(loc, "order.provisioned", number=item.number))])
-            if item.approver_id:
-                await notifier.send(item.approver_id, [Reply(text=text(loc, "order.provisioned_approver", number=item.number))])
-        else:
-            await notifier.send(item.requester_id, [Reply(text=text(loc, "order.failed", number=item.number, reason=item.message or ""))])
-    return len(done)
+    """Submit approved orders and poll submitted ones; each outcome is recorded with its notices (the
+    outbox), which are then delivered. Returns how many notices were delivered."""
+    await ordering.provision(db, submitter, now)
+    return await deliver(db, notifier, now)
 
 
 # -- approvals -----------------------------------------------------------------------------------

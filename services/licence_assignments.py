@@ -18,9 +18,9 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from services import audit, operations
+from services import audit, notices, operations
 from services.graph import AssignmentResult, GraphUser, LicenceError, LicencePort
-from services.models import Customer, Operation
+from services.models import Customer, Operation, User
 
 log = logging.getLogger("seatdesk.licences")
 
@@ -91,7 +91,8 @@ class NotYours(Exception):
 
 @dataclass(frozen=True)
 class Finished:
-    """A licence change left over by a crash that the worker finished: whom to tell, and the receipt."""
+    """A licence change left over by a crash that the worker finished: whom it was for, and the receipt
+    (the person's notice is already in the outbox, written with it)."""
 
     user_id: int | None
     receipt: LicenceReceipt
@@ -148,7 +149,7 @@ async def finish_left_over(db, graph: LicencePort, now: datetime, *, unavailable
     finished: list[Finished] = []
     for op in left:
         try:
-            receipt = await _ask_and_record(db, graph, op.key, now, unavailable=unavailable, again=True, receipt_if_done=False)
+            receipt = await _ask_and_record(db, graph, op.key, now, unavailable=unavailable, again=True, receipt_if_done=False, tell=True)
         except LicenceError as error:
             log.warning("left-over licence change %s: Graph could not be asked (%s); trying again next pass", op.reference, error.code)
             continue
@@ -165,8 +166,10 @@ async def finish_left_over(db, graph: LicencePort, now: datetime, *, unavailable
 
 
 async def _ask_and_record(
-    db, graph: LicencePort, op: str, now: datetime, *, unavailable: str, again: bool, receipt_if_done: bool = True
+    db, graph: LicencePort, op: str, now: datetime, *, unavailable: str, again: bool, receipt_if_done: bool = True, tell: bool = False
 ) -> LicenceReceipt | StillWorking | None:
+    """With `tell` (the worker: nobody waits on a card) the person who confirmed it is owed a notice
+    with the receipt, written in the commit that records it."""
     async with db() as session, session.begin():
         found = await operations.hold(session, op)
         if found is None:
@@ -185,6 +188,12 @@ async def _ask_and_record(
         receipt = LicenceReceipt(assignment.product, assignment.remove, found.reference, assignment.actor.name, tuple(results))
         _audit(session, found.customer_id, assignment, receipt, failure)
         await operations.complete(session, op, receipt.to_json())
+        who = await session.get(User, found.user_id) if tell and found.user_id is not None else None
+        if who is not None:
+            notices.add(
+                session, customer_id=found.customer_id, user_id=who.id, kind=notices.LICENCES_FINISHED,
+                payload={"receipt": receipt.to_json(), "locale": who.locale}, now=now,
+            )
         return receipt
 
 

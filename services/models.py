@@ -526,6 +526,26 @@ class Operation(Base):
     created_at: Mapped[datetime]
 
 
+class OutboxNotice(Base):
+    """A message Seatdesk owes a person outside a turn (a scheduled change carried out, an order ready),
+    written in the transaction of the change it reports and delivered by the worker (services/notices.py)."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_due", "status", "claimed_until"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # What to say: a kind and what the worker needs to rebuild the replies (a text key and its values, a receipt).
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    # Claimed by a worker until then (a lease), or, after a failed send, not tried again before then.
+    claimed_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+
+
 class KnowledgeFeedback(Base):
     """"Did this help?" per article and customer, for the reseller to improve its articles."""
 

@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services import audit, commerce
+from services import audit, commerce, notices
 from services.models import (
     ApprovalRequest,
     ApprovalStatus,
@@ -607,7 +607,9 @@ async def _submit(db, submitter, order_id: int, now: datetime) -> Provisioned | 
                 session, at=now, actor=audit.SEATDESK, customer_id=order.customer_id, action="provisioned", target_type="order", target_id=order.id,
                 summary=f"Order {order.number} provisioned", source="worker", reference=order.number,
             )
-            return Provisioned(order.id, order.number, order.requester_id, approval.decided_by_id if approval else None, True, None)
+            provisioned = Provisioned(order.id, order.number, order.requester_id, approval.decided_by_id if approval else None, True, None)
+            await _tell_outcome(session, order.customer_id, provisioned, now)
+            return provisioned
     except ProviderError as error:
         async with db() as session, session.begin():
             order = await session.get(Order, order_id)
@@ -620,7 +622,9 @@ async def _submit(db, submitter, order_id: int, now: datetime) -> Provisioned | 
                 target_id=order.id, summary=f"Order {order.number} failed: {error.message}", source="worker", outcome="refused", reason=error.code,
                 reference=order.number,
             )
-            return Provisioned(order.id, order.number, order.requester_id, approval.decided_by_id if approval else None, False, error.message)
+            failed = Provisioned(order.id, order.number, order.requester_id, approval.decided_by_id if approval else None, False, error.message)
+            await _tell_outcome(session, order.customer_id, failed, now)
+            return failed
 
 
 async def poll_submitted(db, submitter, now: datetime) -> list[Provisioned]:
@@ -654,8 +658,29 @@ async def poll_submitted(db, submitter, now: datetime) -> list[Provisioned]:
                 target_type="order", target_id=order_id, summary=f"Order {order.number} " + ("provisioned" if ok else f"failed: {state.message}"),
                 source="worker", outcome="applied" if ok else "refused", reference=order.number,
             )
-        done.append(Provisioned(order_id, order.number, order.requester_id, approval.decided_by_id if approval else None, ok, None if ok else state.message))
+            closed = Provisioned(order_id, order.number, order.requester_id, approval.decided_by_id if approval else None, ok, None if ok else state.message)
+            await _tell_outcome(session, order.customer_id, closed, now)
+        done.append(closed)
     return done
+
+
+async def provision(db, submitter: OrderSubmitter, now: datetime) -> list[Provisioned]:
+    """Submit approved orders, then ask the provider about submitted ones; each outcome is recorded with
+    its notices to the requester (and the approver) in one transaction."""
+    return await drain_outbox(db, submitter, now) + await poll_submitted(db, submitter, now)
+
+
+async def _tell_outcome(session: AsyncSession, customer_id: int, done: Provisioned, now: datetime) -> None:
+    """The notices of a provisioned or failed order, in the transaction that records it. Both are worded
+    in the requester's language, as they always were."""
+    requester = await session.get(User, done.requester_id)
+    locale = requester.locale if requester else None
+    if not done.ok:
+        notices.add_text(session, customer_id=customer_id, user_id=done.requester_id, key="order.failed", values={"number": done.number, "reason": done.message or ""}, locale=locale, now=now)
+        return
+    notices.add_text(session, customer_id=customer_id, user_id=done.requester_id, key="order.provisioned", values={"number": done.number}, locale=locale, now=now)
+    if done.approver_id:
+        notices.add_text(session, customer_id=customer_id, user_id=done.approver_id, key="order.provisioned_approver", values={"number": done.number}, locale=locale, now=now)
 
 
 @dataclass(frozen=True)
@@ -699,15 +724,42 @@ async def remind_and_expire(db, now: datetime) -> list[Reminder]:
                         session, at=now, actor=audit.SEATDESK, customer_id=order.customer_id, action="expire", target_type="order", target_id=order.id,
                         summary=f"Order {order.number} expired without a decision", source="worker", reference=order.number,
                     )
-                    out.append(Reminder(order.id, order.number, approvers, order.requester_id, True, tuple(request.card_activities or ())))
+                    reminder = Reminder(order.id, order.number, approvers, order.requester_id, True, tuple(request.card_activities or ()))
+                    await _tell_reminder(session, order, reminder, now)
+                    out.append(reminder)
             elif request.reminded_at is None and now >= request.requested_at + timedelta(hours=policy.remind_after_hours):
                 claimed = await session.execute(
                     update(ApprovalRequest).where(ApprovalRequest.id == request.id, ApprovalRequest.reminded_at.is_(None))
                     .values(reminded_at=now).execution_options(synchronize_session=False)
                 )
                 if claimed.rowcount == 1:
-                    out.append(Reminder(order.id, order.number, approvers, order.requester_id, False, tuple(request.card_activities or ())))
+                    reminder = Reminder(order.id, order.number, approvers, order.requester_id, False, tuple(request.card_activities or ()))
+                    await _tell_reminder(session, order, reminder, now)
+                    out.append(reminder)
     return out
+
+
+async def _tell_reminder(session: AsyncSession, order: Order, item: Reminder, now: datetime) -> None:
+    """In the transaction that claims the reminder or the expiry: the approvers are reminded (in the
+    default language, as they always were); on expiry the requester is told and every copy of the
+    approval card shows that it is decided."""
+    requester = await session.get(User, item.requester_id)
+    if not item.expired:
+        for approver_id in item.approver_ids:
+            notices.add_text(
+                session, customer_id=order.customer_id, user_id=approver_id, key="approval.reminder",
+                values={"number": item.number, "requester": requester.name}, locale=None, now=now,
+            )
+        return
+    notices.add_text(
+        session, customer_id=order.customer_id, user_id=item.requester_id, key="order.expired_notice", values={"number": item.number},
+        locale=requester.locale if requester else None, now=now,
+    )
+    for copy in item.card_activities:
+        notices.add(
+            session, customer_id=order.customer_id, user_id=copy["user_id"], kind=notices.APPROVAL_CARD_DECIDED,
+            payload={"order_id": order.id, "activity_id": copy["activity_id"]}, now=now,
+        )
 
 
 # -- reading orders ------------------------------------------------------------------------------

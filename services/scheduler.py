@@ -1,7 +1,8 @@
 """Carrying out what is due: changes scheduled for a date, and renewals with their scheduled
 quantity. Each due item is claimed by a conditional update inside the transaction that applies
 it, so two Seatdesk instances never apply the same change twice; on PostgreSQL a change another
-instance is working on is skipped (SKIP LOCKED), not waited for."""
+instance is working on is skipped (SKIP LOCKED), not waited for. The person who scheduled a change is
+told through the notice outbox, written in that same transaction (services/notices.py)."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +13,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from services import audit
+from services import audit, notices
 from services.models import ChangeStatus, ChangeTiming, ScheduledChange, Subscription, SubscriptionStatus, User
 from services.providers import ProviderError, SubscriptionProvider
 
@@ -21,11 +22,17 @@ log = logging.getLogger("seatdesk.scheduler")
 
 @dataclass(frozen=True)
 class Notice:
-    """Something to tell a person after the transaction committed."""
+    """Something the person is told: written to the notice outbox in the transaction that carried the
+    change out, and delivered by the worker after it committed."""
 
     user_id: int
     key: str  # a cards.text key
     values: dict
+
+
+def _tell(session, user: User, key: str, values: dict, now: datetime) -> Notice:
+    notices.add_text(session, customer_id=user.customer_id, user_id=user.id, key=key, values=values, locale=user.locale, now=now)
+    return Notice(user.id, key, values)
 
 
 def due_on_date(today: date):
@@ -58,7 +65,7 @@ def _on_behalf(user: User | None) -> audit.Actor:
 async def apply_dated_changes(db, provider: SubscriptionProvider, now: datetime) -> list[Notice]:
     async with db() as session:
         due = list((await session.execute(select(ScheduledChange.id).where(due_on_date(now.date())).order_by(ScheduledChange.id))).scalars())
-    notices: list[Notice] = []
+    told: list[Notice] = []
     for change_id in due:
         try:
             notice = await _apply_dated(db, provider, change_id, now)
@@ -66,8 +73,8 @@ async def apply_dated_changes(db, provider: SubscriptionProvider, now: datetime)
             log.info("scheduled change %s is being handled elsewhere; will look again", change_id)
             continue
         if notice:
-            notices.append(notice)
-    return notices
+            told.append(notice)
+    return told
 
 
 async def _apply_dated(db, provider, change_id: int, now: datetime) -> Notice | None:
@@ -86,7 +93,7 @@ async def _apply_dated(db, provider, change_id: int, now: datetime) -> Notice | 
                     target_id=sub.id, summary=f"Scheduled change {change.reference} not applied", source="worker", outcome="refused",
                     reason=f"subscription is {sub.status.value}" if sub.status != SubscriptionStatus.ACTIVE else "no longer an increase",
                 )
-                return Notice(user.id, "notice.scheduled_failed", {"name": name, "reference": change.reference, "quantity": change.new_quantity}) if user else None
+                return _tell(session, user, "notice.scheduled_failed", {"name": name, "reference": change.reference, "quantity": change.new_quantity}, now) if user else None
             old = sub.quantity
             await provider.change_quantity(session, sub, change.new_quantity, key=change.reference or f"sc-{change.id}", now=now)
             # An immediate (mid-term) change removes what was scheduled for renewal.
@@ -105,7 +112,7 @@ async def _apply_dated(db, provider, change_id: int, now: datetime) -> Notice | 
                 summary=f"Seats {old} → {change.new_quantity} (scheduled change {change.reference})", source="worker",
                 before={"quantity": old}, after={"quantity": change.new_quantity}, reference=change.reference,
             )
-            return Notice(user.id, "notice.scheduled_applied", {"name": name, "reference": change.reference, "old": old, "quantity": change.new_quantity}) if user else None
+            return _tell(session, user, "notice.scheduled_applied", {"name": name, "reference": change.reference, "old": old, "quantity": change.new_quantity}, now) if user else None
     except ProviderError as error:
         log.warning("provider refused scheduled change %s: %s", change_id, error.code)
         async with db() as session, session.begin():
@@ -126,17 +133,17 @@ async def renew_due(db, provider, now: datetime) -> list[Notice]:
                 )
             ).scalars()
         )
-    notices: list[Notice] = []
+    told: list[Notice] = []
     for sub_id in due:
         try:
-            notices += await _renew(db, provider, sub_id, now)
+            told += await _renew(db, provider, sub_id, now)
         except (OperationalError, StaleDataError):
             log.info("subscription %s is being renewed elsewhere", sub_id)
-    return notices
+    return told
 
 
 async def _renew(db, provider, sub_id: int, now: datetime) -> list[Notice]:
-    notices: list[Notice] = []
+    told: list[Notice] = []
     async with db() as session, session.begin():
         sub = await session.get(Subscription, sub_id)
         if sub.status != SubscriptionStatus.ACTIVE or sub.commitment_end >= now.date():
@@ -173,9 +180,10 @@ async def _renew(db, provider, sub_id: int, now: datetime) -> list[Notice]:
             after={"quantity": sub.quantity, "commitment_end": sub.commitment_end.isoformat(), "status": sub.status.value},
             reference=applied.reference if applied else None,
         )
-        if applied is not None and applied.created_by_id:
-            notices.append(Notice(applied.created_by_id, "notice.scheduled_applied", {"name": name, "reference": applied.reference, "old": old_quantity, "quantity": quantity}))
-    return notices
+        who = await session.get(User, applied.created_by_id) if applied is not None and applied.created_by_id else None
+        if who is not None:
+            told.append(_tell(session, who, "notice.scheduled_applied", {"name": name, "reference": applied.reference, "old": old_quantity, "quantity": quantity}, now))
+    return told
 
 
 async def run_due(db, provider, now: datetime) -> list[Notice]:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from services import audit, changes, commerce, operations
+from services import audit, changes, commerce, notices, operations
 from services.changes import Decision, Planned, Refusal, SubscriptionState, Timing
 from services.models import (
     ChangeKind,
@@ -34,6 +34,7 @@ from services.models import (
     Operation,
     ScheduledChange,
     Subscription,
+    User,
 )
 from services.providers import ProviderError, SubscriptionProvider
 
@@ -429,12 +430,14 @@ async def _record_intent(db, *, now, actor, customer_id, request, source) -> Res
     return None
 
 
-async def _carry_out(db, provider, op: str, now: datetime, *, receipt_if_done: bool = True) -> Result | None:
+async def _carry_out(db, provider, op: str, now: datetime, *, receipt_if_done: bool = True, tell: bool = False) -> Result | None:
     """Ask the provider for a pending change and record it (the change, its audit entry, the receipt)
     in one commit. The provider reads the subscription first, so a change it already has is not sent
-    again. With `receipt_if_done` False, None for an operation someone else has finished."""
+    again. With `receipt_if_done` False, None for an operation someone else has finished. With `tell`
+    (the worker finishing it: nobody is waiting on a card) the person who confirmed it is owed a notice
+    of the receipt, or of the refusal, written in that same commit."""
     intent: _Intent | None = None
-    name, customer_id = "", 0
+    name, customer_id, user_id = "", 0, None
     try:
         async with db() as session, session.begin():
             found = await operations.hold(session, op)
@@ -444,7 +447,7 @@ async def _carry_out(db, provider, op: str, now: datetime, *, receipt_if_done: b
                 return InProgress()  # another transaction is carrying it out (PostgreSQL's row lock)
             if found.status != operations.PENDING:
                 return Receipt.from_json(found.result) if receipt_if_done else None
-            intent, customer_id = _Intent.from_json(op, found.result["intent"]), found.customer_id
+            intent, customer_id, user_id = _Intent.from_json(op, found.result["intent"]), found.customer_id, found.user_id
             sub = await _subscription(session, customer_id, intent.request.subscription_id)
             name = sub.display_name
             state = await state_of(session, sub)
@@ -457,6 +460,8 @@ async def _carry_out(db, provider, op: str, now: datetime, *, receipt_if_done: b
                 target_id=sub.id, summary=receipt.summary, source=intent.source, before=before, after=_facts(sub), reference=found.reference,
             )
             await operations.complete(session, op, receipt.to_json())
+            if tell and user_id is not None:
+                await _tell(session, customer_id, user_id, notices.CHANGE_FINISHED, {"receipt": receipt.to_json()}, now)
             return receipt
     except ProviderError as error:
         assert intent is not None  # the provider is only asked once the intent is read
@@ -465,12 +470,20 @@ async def _carry_out(db, provider, op: str, now: datetime, *, receipt_if_done: b
             # (after the grace period) asks the provider how things stand and records it once.
             log.warning("provider did not confirm %s on subscription %s (%s): left pending", intent.request.kind.value, intent.request.subscription_id, error.code)
             return ProviderFailed(error.message, name, unconfirmed=True)
-        return await _provider_refused(db, op, intent, customer_id, name, error, now)
+        return await _provider_refused(db, op, intent, customer_id, name, error, now, tell_user_id=user_id if tell else None)
 
 
-async def _provider_refused(db, op: str, intent: _Intent, customer_id: int, name: str, error: ProviderError, now: datetime) -> ProviderFailed:
+async def _tell(session: AsyncSession, customer_id: int, user_id: int, kind: str, payload: dict, now: datetime) -> None:
+    user = await session.get(User, user_id)
+    if user is not None:
+        notices.add(session, customer_id=customer_id, user_id=user_id, kind=kind, payload={**payload, "locale": user.locale}, now=now)
+
+
+async def _provider_refused(
+    db, op: str, intent: _Intent, customer_id: int, name: str, error: ProviderError, now: datetime, *, tell_user_id: int | None = None
+) -> ProviderFailed:
     """Nothing was changed (that transaction rolled back): the pending operation is dropped, so the
-    card can be clicked again, and the refusal is recorded."""
+    card can be clicked again, and the refusal is recorded (and, with `tell_user_id`, owed to that person)."""
     request = intent.request
     log.warning("provider refused %s on subscription %s: %s", request.kind.value, request.subscription_id, error.code)
     async with db() as session, session.begin():
@@ -483,12 +496,15 @@ async def _provider_refused(db, op: str, intent: _Intent, customer_id: int, name
             session, at=now, actor=intent.actor, customer_id=customer_id, action=request.kind.value, target_type="subscription",
             target_id=request.subscription_id, summary="Refused by the provider", source=intent.source, outcome="refused", reason=error.code,
         )
+        if tell_user_id is not None:
+            await _tell(session, customer_id, tell_user_id, notices.TEXT, {"key": "notice.change_failed", "values": {"name": name, "message": error.message}}, now)
     return ProviderFailed(error.message, name)
 
 
 @dataclass(frozen=True)
 class Finished:
-    """A change left pending by a crash that the worker finished: whom to tell, and what happened."""
+    """A change left pending by a crash that the worker finished: whom it was for, and what happened
+    (the person's notice is already in the outbox, written with it)."""
 
     user_id: int | None
     result: Receipt | ProviderFailed
@@ -502,13 +518,15 @@ async def finish_left_over(db, provider: SubscriptionProvider, now: datetime) ->
     finished: list[Finished] = []
     for op in left:
         try:
-            result = await _carry_out(db, provider, op.key, now, receipt_if_done=False)
+            result = await _carry_out(db, provider, op.key, now, receipt_if_done=False, tell=True)
         except (operations.Raced, IntegrityError, StaleDataError, OperationalError) as error:
             log.info("left-over change %s is being finished elsewhere (%s)", op.reference, type(error).__name__)
             continue
         except Exception:  # noqa: BLE001 - one that can't be finished must not hold up the rest of the pass
             log.exception("left-over change %s could not be finished; trying again next pass", op.reference)
             continue
+        if isinstance(result, ProviderFailed) and result.unconfirmed:
+            continue  # still pending: the next pass asks the provider again, and then tells the person
         if isinstance(result, (Receipt, ProviderFailed)):
             log.info("finished the change %s left over by a crash: %s", op.reference, type(result).__name__)
             finished.append(Finished(op.user_id, result))

@@ -34,6 +34,7 @@ from services.models import (
     Customer,
     Operation,
     Order,
+    OutboxNotice,
     OrderStatus,
     Product,
     ScheduledChange,
@@ -228,6 +229,13 @@ def _notices(stand_ins, teams: Teams, reference: str) -> list[str]:
     return [t for t in stand_ins.connector.texts(teams.conversation_id) if reference in t]
 
 
+def _none_owed(demo, teams: Teams) -> bool:
+    """The outbox owes the person nothing: every notice to them is marked sent (it is marked right after
+    Teams took it; a kill between the two is the one moment a notice goes out twice)."""
+    pending = demo.run(lambda s: _all(s, select(OutboxNotice).where(OutboxNotice.user_id == teams.who.user_id, OutboxNotice.status == "pending")))
+    return not pending
+
+
 @pytest.mark.parametrize("moment", list(SCHEDULED))
 def test_a_scheduled_change_survives_a_kill_of_the_worker(moment, stand_ins, demo, server, people):
     teams = people["northwind admin"]
@@ -244,6 +252,7 @@ def test_a_scheduled_change_survives_a_kill_of_the_worker(moment, stand_ins, dem
     if moment == "answered":
         _restart(stand_ins, server)  # the worker's start-up pass applies it and tells the person
         wait_until(lambda: _notices(stand_ins, teams, reference), "the notice that the change was carried out")
+        wait_until(lambda: _none_owed(demo, teams), "the notice is marked sent")
         _kill(stand_ins, server)
         _make_due(demo, sentinel)  # a second due change: its notice shows the next pass has run
         restarted = _restart(stand_ins, server)
@@ -272,6 +281,8 @@ def test_a_scheduled_change_survives_a_kill_of_the_worker(moment, stand_ins, dem
     assert _subscription(demo, sub.provider_id).quantity == wanted
     entries = _audit_since(demo, mark, "subscription", sub.id)
     assert [(e.action, e.reference, e.before, e.after) for e in entries] == [("seats", reference, {"quantity": sub.quantity}, {"quantity": wanted})]
+    # The notice goes out at the end of the worker's pass (the outbox), a moment after the change.
+    wait_until(lambda: _notices(stand_ins, teams, reference) and _none_owed(demo, teams), "the notice is sent and marked sent")
     assert len(_notices(stand_ins, teams, reference)) == 1, stand_ins.connector.texts(teams.conversation_id)
     patches = stand_ins.requests("PATCH", patch)
     assert {p.headers["MS-RequestId"] for p in patches} == {request_id_for(reference)}

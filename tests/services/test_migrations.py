@@ -34,14 +34,14 @@ def test_every_migration_goes_down_and_up_again(db_url):
     config = database._alembic_config(db_url)
     head = ScriptDirectory.from_config(config).get_current_head()
     migrated = _tables(db_url)
-    assert {"customers", "subscriptions", "audit_entries", "bot_state"} <= migrated
+    assert {"customers", "subscriptions", "audit_entries", "bot_state", "notices"} <= migrated
 
     command.downgrade(config, "base")
     assert _tables(db_url) - {"alembic_version"} == set()
 
     database.migrate(db_url)
     assert _tables(db_url) == migrated
-    assert head == "0004"
+    assert head == "0005"
 
 
 async def _entry(db) -> int:

@@ -4,6 +4,7 @@ a snapshot of Northwind's rows; and the checks every reply to an attacker must p
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,7 +198,9 @@ def problems(status: int, body: Any, sent: list[dict[str, Any]], nw: Northwind |
     if nw is not None:
         forged_text = json.dumps(forged, ensure_ascii=False) if forged is not None else ""
         for marker in nw.markers:
-            if marker and marker in everything:
+            # Not glued to a letter or digit before it: Seatdesk's random references ("ORD-4K7QNW-1")
+            # may contain "NW-" by chance; Northwind's own ids never follow a letter or digit.
+            if marker and re.search(r"(?<![A-Za-z0-9])" + re.escape(marker), everything):
                 found.append(f"Northwind data {marker!r} in a reply")
         for marker in nw.echoable:
             if marker in everything and marker not in forged_text:

@@ -84,7 +84,22 @@ class Connector:
     url: str = ""
     activities: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
+    # Conversations whose requests wait until the test releases them: (release, reached).
+    held: dict[str, tuple[asyncio.Event, asyncio.Event]] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    def hold(self, conversation_id: str) -> tuple[asyncio.Event, asyncio.Event]:
+        """(release, reached): set `release` to let the requests through; `reached` is set when one waits.
+        Held requests are recorded once released, as Teams would accept them then."""
+        self.held[conversation_id] = (asyncio.Event(), asyncio.Event())
+        return self.held[conversation_id]
+
+    async def _wait_if_held(self, request: web.Request) -> None:
+        held = self.held.get(request.match_info["conversation"])
+        if held is not None:
+            release, reached = held
+            reached.set()
+            await release.wait()
 
     def take(self) -> list[dict[str, Any]]:
         taken, self.activities = self.activities, []
@@ -102,11 +117,15 @@ async def connector():
     recorder = Connector()
 
     async def post(request: web.Request) -> web.Response:
-        recorder.activities.append(await request.json())
+        payload = await request.json()
+        await recorder._wait_if_held(request)
+        recorder.activities.append(payload)
         return web.json_response({"id": f"activity-{next(recorder._ids)}"})
 
     async def put(request: web.Request) -> web.Response:
-        recorder.updates.append(await request.json())
+        payload = await request.json()
+        await recorder._wait_if_held(request)
+        recorder.updates.append(payload)
         return web.json_response({"id": request.match_info["activity"]})
 
     app = web.Application()
@@ -117,6 +136,8 @@ async def connector():
     await server.start_server()
     recorder.url = str(server.make_url("/")).rstrip("/") + "/"
     yield recorder
+    for release, _ in recorder.held.values():
+        release.set()
     await server.close()
 
 

@@ -8,69 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from bot.app import RUNTIME
 from services.models import ApprovalRequest, Order, OrderStatus, Role
 from tests.bot.test_orders import _add, _button, _checkout, _offers, _product_id, _teams
-from tests.conftest import Connector, card_text
+from tests.conftest import card_text
 
 # Only a regression gets near it: a notice sent inside the turn holds the answer for the connector's 15 s.
 ANSWER_GUARD_SECONDS = 10
-
-
-@dataclass
-class HeldConnector(Connector):
-    """The recording Bot Connector, but requests for a held conversation wait until released;
-    they are recorded once released, as Teams would accept them then."""
-
-    held: dict[str, tuple[asyncio.Event, asyncio.Event]] = field(default_factory=dict)
-
-    def hold(self, conversation_id: str) -> tuple[asyncio.Event, asyncio.Event]:
-        """(release, reached): set `release` to let the requests through; `reached` is set when one waits."""
-        self.held[conversation_id] = (asyncio.Event(), asyncio.Event())
-        return self.held[conversation_id]
-
-    async def _wait_if_held(self, request: web.Request) -> None:
-        held = self.held.get(request.match_info["conversation"])
-        if held is not None:
-            release, reached = held
-            reached.set()
-            await release.wait()
-
-
-@pytest.fixture
-async def connector():
-    recorder = HeldConnector()
-
-    async def post(request: web.Request) -> web.Response:
-        payload = await request.json()
-        await recorder._wait_if_held(request)
-        recorder.activities.append(payload)
-        return web.json_response({"id": f"activity-{next(recorder._ids)}"})
-
-    async def put(request: web.Request) -> web.Response:
-        payload = await request.json()
-        await recorder._wait_if_held(request)
-        recorder.updates.append(payload)
-        return web.json_response({"id": request.match_info["activity"]})
-
-    app = web.Application()
-    app.router.add_post("/v3/conversations/{conversation}/activities", post)
-    app.router.add_post("/v3/conversations/{conversation}/activities/{activity}", post)
-    app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", put)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    recorder.url = str(server.make_url("/")).rstrip("/") + "/"
-    yield recorder
-    for release, _ in recorder.held.values():
-        release.set()
-    await server.close()
 
 
 async def _answered(click):

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from aiohttp import web
-from botbuilder.core import ConversationState, InvokeResponse, TurnContext
+from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ActivityTypes
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,7 +19,7 @@ from bot.handler import SeatdeskBot, invoke_body
 from bot.helpdesk_api import add_routes as add_helpdesk_routes
 from bot.proactive import ProactiveNotifier
 from bot.worker import Worker
-from bot.storage import SqlStorage, StateConflict
+from bot.storage import SeatdeskConversationState, SqlStorage, StateConflict
 from cards.text import text
 from knowledge.answering import KnowledgeService
 from services import db as database
@@ -166,7 +166,7 @@ def create_app(
     engine = engine or database.create_engine(settings.database_url)
     db = database.session_factory(engine)
     storage = SqlStorage(db, clock)
-    conversation_state = ConversationState(storage)
+    conversation_state = SeatdeskConversationState(storage)
     # Built once: articles are read and indexed here, never at question time.
     knowledge = KnowledgeService.load(settings.knowledge_dir, model=chat_model(settings.llm_config()))
     # Partner Center and Graph when configured (docs/partner-center.md); the built-in ledger otherwise.

@@ -8,17 +8,18 @@ from dataclasses import replace
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from botbuilder.core import Bot, ConversationState, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.core import Bot, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.follow_up import TurnFollowUp, file_token
-from bot.storage import SqlStorage
+from bot.storage import SeatdeskConversationState, SqlStorage
 from cards.text import text
 from dialogs import router
 from dialogs.base import FlowContext, IncomingFile, NoNotifier, Outcome, Reply
 from dialogs.slow import DEADLINE_SECONDS, SlowWork
+from services.db import engine_of
 from services.models import ConversationRef, User
 from services.ordering import LedgerOrders
 from services.providers import LedgerProvider
@@ -52,10 +53,38 @@ def _files(activity: Activity) -> tuple[IncomingFile, ...]:
     return tuple(found)
 
 
+def _reference_fingerprint(activity: Activity) -> tuple:
+    """What botbuilder builds a conversation reference from, apart from the activity's id: comparing
+    this costs a fraction of serializing the reference (msrest) on every turn."""
+
+    def fields(model) -> str | None:
+        return None if model is None else repr(sorted(vars(model).items()))
+
+    return (
+        activity.channel_id,
+        activity.service_url,
+        activity.locale,
+        fields(activity.from_property),
+        fields(activity.recipient),
+        fields(activity.conversation),
+    )
+
+
+class _SentCard(dict):
+    """A card in an outgoing activity. botbuilder deep-copies every activity it sends, card included
+    (hundreds of nested dicts); a card is built for its one reply and not changed afterwards, so its
+    copy is itself."""
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict) -> "_SentCard":
+        return self
+
+
 def to_activity(reply: Reply) -> Activity:
     if reply.card is None:
         return MessageFactory.text(reply.text or "")
-    activity = MessageFactory.attachment(Attachment(content_type=CARD, content=reply.card))
+    activity = MessageFactory.attachment(Attachment(content_type=CARD, content=_SentCard(reply.card)))
     if reply.text:
         activity.text = reply.text
     return activity
@@ -66,11 +95,12 @@ def invoke_body(status: int, kind: str, value: Any) -> dict:
 
 
 class SeatdeskBot(Bot):
-    def __init__(self, *, db, clock, storage: SqlStorage, conversation_state: ConversationState, page_size: int, support_contact: str, notifier=None, provider=None, knowledge=None, graph=None, language_model=None, turn_deadline_seconds: float = DEADLINE_SECONDS) -> None:
+    def __init__(self, *, db, clock, storage: SqlStorage, conversation_state: SeatdeskConversationState, page_size: int, support_contact: str, notifier=None, provider=None, knowledge=None, graph=None, language_model=None, turn_deadline_seconds: float = DEADLINE_SECONDS) -> None:
         self.language_model = language_model
         self.graph = graph
         self._knowledge = knowledge
         self._db = db
+        self._engine = engine_of(db)
         self.notifier = notifier or NoNotifier()
         self.provider = provider or LedgerProvider()
         self.order_submitter = LedgerOrders()
@@ -99,11 +129,18 @@ class SeatdeskBot(Bot):
         await self._conversation_state.save_changes(turn_context)
 
     # -- who is talking -------------------------------------------------------------------
-    async def _identify(self, turn_context: TurnContext) -> Identity | NotRegistered:
+    async def _open(self, turn_context: TurnContext, claim: str | None = None) -> Identity | NotRegistered | None:
+        """The turn's opening reads on one connection: the claim of this activity (None: claimed
+        before, nothing to do), who is talking, and, for a registered person, the conversation's state."""
         activity = turn_context.activity
         sender = activity.from_property
-        async with self._db() as session:
-            found = await resolve_identity(session, _tenant_id(activity), sender.aad_object_id if sender else None)
+        async with self._engine.connect() as conn:
+            if claim and not await self._storage.claim(claim, conn):
+                return None
+            found = await resolve_identity(conn, _tenant_id(activity), sender.aad_object_id if sender else None)
+            if isinstance(found, Identity):
+                key = self._conversation_state.get_storage_key(turn_context)
+                self._conversation_state.preload(turn_context, await self._storage.read([key], conn))
         if isinstance(found, Identity):
             await self._remember_conversation(turn_context, found)
         return found
@@ -111,16 +148,16 @@ class SeatdeskBot(Bot):
     async def _remember_conversation(self, turn_context: TurnContext, identity: Identity) -> None:
         """Keep where this person can be reached proactively (scheduled changes, approvals, case updates)."""
         activity = turn_context.activity
+        known_key = (identity.user_id, activity.conversation.id)
+        known = (_reference_fingerprint(activity), activity.locale if activity.locale and activity.locale != identity.locale else None)
+        if self._stored_references.get(known_key) == known:
+            self._stored_references.move_to_end(known_key)
+            return  # this process stored exactly this reference already: nothing to read or write
         reference = TurnContext.get_conversation_reference(activity).serialize()
         # The incoming activity's id changes every turn and proactive sends never use it: without it,
         # an unchanged reference is not rewritten, so an ordinary turn only reads the database.
         reference.pop("activityId", None)
         conversation_type = (activity.conversation.conversation_type if activity.conversation else None) or "personal"
-        known_key = (identity.user_id, activity.conversation.id)
-        known = (reference, activity.locale if activity.locale and activity.locale != identity.locale else None)
-        if self._stored_references.get(known_key) == known:
-            self._stored_references.move_to_end(known_key)
-            return  # this process stored exactly this reference already: nothing to read or write
         now = self._clock.now()
         async with self._db() as session, session.begin():
             existing = (
@@ -199,9 +236,9 @@ class SeatdeskBot(Bot):
             if not any(member.id == bot_id for member in activity.members_added or []):
                 return
         # Teams sends conversationUpdate and installationUpdate at the same moment on install.
-        if not await self._storage.claim(f"welcomed/{activity.channel_id}/{activity.conversation.id}"):
+        identity = await self._open(turn_context, claim=f"welcomed/{activity.channel_id}/{activity.conversation.id}")
+        if identity is None:
             return
-        identity = await self._identify(turn_context)
         if isinstance(identity, NotRegistered):
             await self._send(turn_context, [self._unregistered(turn_context, identity)])
             return
@@ -209,9 +246,10 @@ class SeatdeskBot(Bot):
 
     async def _on_message(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
-        if activity.id and not await self._storage.claim(f"{SEEN}{activity.channel_id}/{activity.conversation.id}/{activity.id}"):
+        seen = f"{SEEN}{activity.channel_id}/{activity.conversation.id}/{activity.id}" if activity.id else None
+        identity = await self._open(turn_context, claim=seen)
+        if identity is None:
             return  # Teams retried a message it thought unanswered: it was handled (remembered across restarts)
-        identity = await self._identify(turn_context)
         if isinstance(identity, NotRegistered):
             await self._send(turn_context, [self._unregistered(turn_context, identity)])
             return
@@ -241,7 +279,7 @@ class SeatdeskBot(Bot):
             message = text(activity.locale, "error.bad_action")
             await self._answer_invoke(turn_context, 200, invoke_body(400, "application/vnd.microsoft.error", {"code": "BadRequest", "message": message}))
             return
-        identity = await self._identify(turn_context)
+        identity = await self._open(turn_context)
         if isinstance(identity, NotRegistered):
             reply = self._unregistered(turn_context, identity)
             await self._answer_invoke(turn_context, 200, invoke_body(200, "application/vnd.microsoft.activity.message", reply.text))

@@ -5,12 +5,14 @@ import json
 import uuid
 from typing import Any
 
-from botbuilder.core import Storage
+from botbuilder.core import ConversationState, Storage, TurnContext
+from botbuilder.core.bot_state import CachedBotState
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from services.clock import Clock, SystemClock
+from services.db import engine_of
 from services.models import BotState
 
 
@@ -30,22 +32,26 @@ def _plain(value: Any) -> Any:
 
 
 # Every turn reads its state and claims its message id: built once, columns not entities (the JSON
-# is decoded afresh for each read, so nothing needs copying), a plain INSERT without the unit of work.
+# is decoded afresh for each read, so nothing needs copying), a plain INSERT on the table, no ORM.
 _READ = select(BotState.key, BotState.data, BotState.etag).where(BotState.key.in_(bindparam("keys", expanding=True)))
-_CLAIM = insert(BotState)
+_CLAIM = insert(BotState.__table__)
 
 
 class SqlStorage(Storage):
     def __init__(self, db: async_sessionmaker[AsyncSession], clock: Clock | None = None) -> None:
         self._db = db
+        self._engine = engine_of(db)
         self._clock = clock or SystemClock()
 
-    async def read(self, keys: list[str]) -> dict[str, object]:
+    async def read(self, keys: list[str], conn: AsyncConnection | None = None) -> dict[str, object]:
+        """The stored items of `keys`, on the given connection or a new one."""
         if not keys:
             return {}
-        async with self._db() as session:
-            rows = await session.execute(_READ, {"keys": list(keys)})
-            return {row.key: {**row.data, "e_tag": row.etag} for row in rows}
+        if conn is None:
+            async with self._engine.connect() as conn:
+                return await self.read(keys, conn)
+        rows = await conn.execute(_READ, {"keys": list(keys)})
+        return {row.key: {**row.data, "e_tag": row.etag} for row in rows}
 
     async def write(self, changes: dict[str, object]) -> None:
         if not changes:
@@ -81,13 +87,18 @@ class SqlStorage(Storage):
         if result.rowcount != 1:
             raise StateConflict(key)
 
-    async def claim(self, key: str) -> bool:
-        """True for the first caller only, whatever runs at the same time (an insert of a new key)."""
+    async def claim(self, key: str, conn: AsyncConnection | None = None) -> bool:
+        """True for the first caller only, whatever runs at the same time (an insert of a new key,
+        committed at once), on the given connection (outside a transaction) or a new one."""
+        if conn is None:
+            async with self._engine.connect() as conn:
+                return await self.claim(key, conn)
         try:
-            async with self._db() as session, session.begin():
-                await session.execute(_CLAIM, {"key": key, "etag": uuid.uuid4().hex, "data": {}, "updated_at": self._clock.now()})
+            await conn.execute(_CLAIM, {"key": key, "etag": uuid.uuid4().hex, "data": {}, "updated_at": self._clock.now()})
         except IntegrityError:
+            await conn.rollback()
             return False
+        await conn.commit()
         return True
 
     async def forget_claims(self, prefix: str, before) -> int:
@@ -101,3 +112,22 @@ class SqlStorage(Storage):
             return
         async with self._db() as session, session.begin():
             await session.execute(delete(BotState).where(BotState.key.in_(list(keys))))
+
+
+class _Cached(CachedBotState):
+    """botbuilder's cached state, compared as JSON: its jsonpickle hash cost more than the turn's query."""
+
+    def compute_hash(self, obj: object) -> str:
+        return json.dumps(obj, sort_keys=True, default=repr)
+
+
+class SeatdeskConversationState(ConversationState):
+    """botbuilder's conversation state, which the turn may hand over already read (`preload`, with
+    the turn's other opening statements on one connection); an empty state counts as read."""
+
+    def preload(self, turn_context: TurnContext, items: dict[str, object]) -> None:
+        turn_context.turn_state[self._context_service_key] = _Cached(items.get(self.get_storage_key(turn_context)))
+
+    async def load(self, turn_context: TurnContext, force: bool = False) -> None:
+        if force or self.get_cached_state(turn_context) is None:
+            self.preload(turn_context, await self._storage.read([self.get_storage_key(turn_context)]))

@@ -4,11 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from cards.text import text
 from cards.welcome import Person
 from services.clock import Clock
+from services.db import engine_of
 from services.permissions import Permission
 from services.tenancy import Identity
 
@@ -113,6 +114,11 @@ class FlowContext:
 
     def text(self, key: str, **values: object) -> str:
         return text(self.locale, key, **values)
+
+    def reading(self) -> AsyncConnection:
+        """A connection for Core reads (`async with ctx.reading() as conn`): no session, no entities,
+        for the hot reads that only build views. Changes go through `db` sessions."""
+        return engine_of(self.db).connect()
 
     @property
     def person(self) -> Person:

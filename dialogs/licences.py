@@ -11,7 +11,6 @@ import secrets
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
 
 from cards import licences as cards
 from dialogs.base import BadActionData, FlowContext, Handler, Outcome, Reply, Verb
@@ -54,8 +53,8 @@ async def _licensed(ctx: FlowContext) -> list[tuple[subscriptions.SubscriptionVi
     """The customer's subscriptions with their products (for the SKU names Graph knows)."""
     now = ctx.clock.now()
     async with ctx.db() as session:
-        rows = (await session.execute(select(Subscription).where(Subscription.customer_id == ctx.identity.customer_id))).scalars().all()
-        return [(subscriptions.to_view(sub, now), sub.offer.product) for sub in rows]
+        rows = await session.execute(subscriptions.FACTS.add_columns(Product).where(Subscription.customer_id == ctx.identity.customer_id))
+        return [(subscriptions.to_view(row, now), row.Product) for row in rows]
 
 
 def _as_licensed(view: subscriptions.SubscriptionView, product: Product) -> LicensedSubscription:

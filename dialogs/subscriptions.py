@@ -13,8 +13,8 @@ from services.permissions import Permission
 
 async def overview(ctx: FlowContext, data: dict[str, Any] | None = None) -> Outcome:
     now = ctx.clock.now()
-    async with ctx.db() as session:
-        data_ = await subscriptions.overview(session, ctx.identity.customer_id, now)
+    async with ctx.reading() as conn:
+        data_ = await subscriptions.overview(conn, ctx.identity.customer_id, now)
     card = overview_card(
         ctx.identity.customer_name, data_, as_of=now, show_cost=ctx.identity.can(Permission.VIEW_PRICES), locale=ctx.locale
     )
@@ -24,8 +24,8 @@ async def overview(ctx: FlowContext, data: dict[str, Any] | None = None) -> Outc
 async def list_page(ctx: FlowContext, data: dict[str, Any] | None = None) -> Outcome:
     data = data or {}
     page = int_field(data, "page", default=1, high=100_000)
-    async with ctx.db() as session:
-        views = await subscriptions.load_views(session, ctx.identity.customer_id, ctx.clock.now())
+    async with ctx.reading() as conn:
+        views = await subscriptions.load_views(conn, ctx.identity.customer_id, ctx.clock.now())
     result = subscriptions.paginate(subscriptions.group_with_addons(views), page, ctx.page_size)
     card = subscription_list_card(ctx.identity.customer_name, result, locale=ctx.locale)
     return Outcome([Reply(card=card)])

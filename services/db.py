@@ -91,6 +91,11 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def engine_of(db: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    """The engine behind a session factory, for Core statements that need no session."""
+    return db.kw["bind"]
+
+
 def _alembic_config(url: str):
     from alembic.config import Config
 

@@ -9,11 +9,13 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services import commerce
 from services.models import (
     AuditEntry,
+    Offer,
+    Product,
     BillingCycle,
     ChangeStatus,
     ChangeTiming,
@@ -111,44 +113,76 @@ class Page:
         return self.number > 1
 
 
+# What a view needs of a subscription, its offer and its product, as plain columns: the dashboard,
+# the list and the details read rows of these, built once, never entities (building three entities
+# per subscription cost a dashboard turn more than its query did).
+FACTS = (
+    select(
+        Subscription.id,
+        Subscription.provider_id,
+        Subscription.nickname,
+        Subscription.quantity,
+        Subscription.assigned_seats,
+        Subscription.status,
+        Subscription.is_trial,
+        Subscription.auto_renew,
+        Subscription.start_date,
+        Subscription.term_start,
+        Subscription.commitment_end,
+        Subscription.cancellation_allowed_until,
+        Subscription.parent_id,
+        Subscription.version,
+        Offer.term,
+        Offer.billing,
+        Offer.cancellation_window_hours,
+        Offer.unit_price_monthly,
+        Offer.currency,
+        Product.name.label("product_name"),
+        Product.aliases,
+    )
+    .join(Offer, Offer.id == Subscription.offer_id)
+    .join(Product, Product.id == Offer.product_id)
+)
+
+
 def to_view(
-    sub: Subscription,
+    row,
     now: datetime,
     scheduled: tuple[ScheduledChangeView, ...] = (),
     change_log: tuple[ChangeLogEntry, ...] = (),
 ) -> SubscriptionView:
-    offer = sub.offer
+    """The view of one row of `FACTS` (or of a query that extends it)."""
     return SubscriptionView(
-        id=sub.id,
-        provider_id=sub.provider_id,
-        name=sub.display_name,
-        product_name=offer.product.name,
-        quantity=sub.quantity,
-        assigned_seats=sub.assigned_seats,
-        term=offer.term,
-        billing=offer.billing,
-        status=sub.status,
-        is_trial=sub.is_trial,
-        auto_renew=sub.auto_renew,
-        start_date=sub.start_date,
-        commitment_end=sub.commitment_end,
-        renewal_date=commerce.renewal_date(sub.commitment_end),
+        id=row.id,
+        provider_id=row.provider_id,
+        name=row.nickname or row.product_name,
+        product_name=row.product_name,
+        quantity=row.quantity,
+        assigned_seats=row.assigned_seats,
+        term=row.term,
+        billing=row.billing,
+        status=row.status,
+        is_trial=row.is_trial,
+        auto_renew=row.auto_renew,
+        start_date=row.start_date,
+        commitment_end=row.commitment_end,
+        renewal_date=commerce.renewal_date(row.commitment_end),
         window=commerce.cancellation_window(
-            term_start=sub.term_start,
-            commitment_end=sub.commitment_end,
-            window_hours=offer.cancellation_window_hours,
-            auto_renew=sub.auto_renew,
+            term_start=row.term_start,
+            commitment_end=row.commitment_end,
+            window_hours=row.cancellation_window_hours,
+            auto_renew=row.auto_renew,
             now=now,
-            allowed_until=sub.cancellation_allowed_until,
+            allowed_until=row.cancellation_allowed_until,
         ),
-        unit_price_monthly=offer.unit_price_monthly,
-        monthly_cost=commerce.monthly_cost(offer.unit_price_monthly, sub.quantity),
-        currency=offer.currency,
-        parent_id=sub.parent_id,
-        version=sub.version,
+        unit_price_monthly=row.unit_price_monthly,
+        monthly_cost=commerce.monthly_cost(row.unit_price_monthly, row.quantity),
+        currency=row.currency,
+        parent_id=row.parent_id,
+        version=row.version,
         scheduled=scheduled,
         change_log=change_log,
-        aliases=tuple(offer.product.aliases or ()),
+        aliases=tuple(row.aliases or ()),
     )
 
 
@@ -203,25 +237,27 @@ def summarize(views: list[SubscriptionView], pending_changes: int, today: date) 
     )
 
 
-async def load_views(session: AsyncSession, customer_id: int, now: datetime) -> list[SubscriptionView]:
-    result = await session.execute(select(Subscription).where(Subscription.customer_id == customer_id))
-    return [to_view(sub, now) for sub in result.scalars()]
+_VIEWS = FACTS.where(Subscription.customer_id == bindparam("customer"))
+
+
+async def load_views(db: AsyncSession | AsyncConnection, customer_id: int, now: datetime) -> list[SubscriptionView]:
+    return [to_view(row, now) for row in await db.execute(_VIEWS, {"customer": customer_id})]
 
 
 # The dashboard in one statement, built once: each subscription row also carries the customer's count
 # of pending changes (a customer without subscriptions has no changes either).
-_OVERVIEW = select(
-    Subscription,
+_OVERVIEW = _VIEWS.add_columns(
     select(func.count(ScheduledChange.id))
     .where(ScheduledChange.customer_id == bindparam("customer"), ScheduledChange.status == ChangeStatus.PENDING)
-    .scalar_subquery(),
-).where(Subscription.customer_id == bindparam("customer"))
+    .scalar_subquery()
+    .label("pending_changes")
+)
 
 
-async def overview(session: AsyncSession, customer_id: int, now: datetime) -> Overview:
-    rows = (await session.execute(_OVERVIEW, {"customer": customer_id})).all()
-    views = [to_view(sub, now) for sub, _ in rows]
-    return summarize(views, int(rows[0][1]) if rows else 0, now.date())
+async def overview(db: AsyncSession | AsyncConnection, customer_id: int, now: datetime) -> Overview:
+    rows = (await db.execute(_OVERVIEW, {"customer": customer_id})).all()
+    views = [to_view(row, now) for row in rows]
+    return summarize(views, int(rows[0].pending_changes) if rows else 0, now.date())
 
 
 async def details(
@@ -229,10 +265,8 @@ async def details(
 ) -> SubscriptionView | None:
     """One subscription of this customer with its scheduled changes and recent change log; None if not theirs."""
     sub = (
-        await session.execute(
-            select(Subscription).where(Subscription.customer_id == customer_id, Subscription.id == subscription_id)
-        )
-    ).scalar_one_or_none()
+        await session.execute(FACTS.where(Subscription.customer_id == customer_id, Subscription.id == subscription_id))
+    ).one_or_none()
     if sub is None:
         return None
     changes = (

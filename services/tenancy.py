@@ -9,7 +9,8 @@ import enum
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.models import Customer, Role, User, UserStatus
 from services.permissions import Permission, can
@@ -44,53 +45,55 @@ class Identity:
         return self.is_partner_staff and self.customer_id not in (None, self.home_customer_id)
 
 
-# One statement on every turn: the tenant's customer and, when registered, this person. Built once,
-# so SQLAlchemy does not rebuild and re-key it per turn.
+# One statement on every turn: the tenant's customer, this person when registered, and the customer
+# an MSP technician acts for. Built once and columns only, so SQLAlchemy neither rebuilds nor re-keys
+# it per turn, nor builds entities that the turn throws away.
+_ACTING = aliased(Customer)
 _WHO_IS_TALKING = (
-    select(Customer, User)
+    select(
+        Customer.id.label("customer_id"),
+        Customer.name.label("customer_name"),
+        Customer.is_partner,
+        User.id.label("user_id"),
+        User.name.label("user_name"),
+        User.email,
+        User.role,
+        User.status,
+        User.is_partner_staff,
+        User.locale,
+        _ACTING.id.label("acting_id"),
+        _ACTING.name.label("acting_name"),
+    )
     .outerjoin(User, (User.customer_id == Customer.id) & (User.aad_object_id == bindparam("person")))
+    .outerjoin(_ACTING, _ACTING.id == User.acting_for_customer_id)
     .where(Customer.tenant_id == bindparam("tenant"))
 )
 
 
-async def resolve_identity(session: AsyncSession, tenant_id: str | None, aad_object_id: str | None) -> Identity | NotRegistered:
+async def resolve_identity(
+    db: AsyncSession | AsyncConnection, tenant_id: str | None, aad_object_id: str | None
+) -> Identity | NotRegistered:
     if not tenant_id or not aad_object_id:
         return NotRegistered.NO_IDENTITY
-    found = (await session.execute(_WHO_IS_TALKING, {"tenant": tenant_id.lower(), "person": aad_object_id.lower()})).first()
+    found = (await db.execute(_WHO_IS_TALKING, {"tenant": tenant_id.lower(), "person": aad_object_id.lower()})).first()
     if found is None:
         return NotRegistered.UNKNOWN_TENANT
-    customer, user = found
-    if user is None:
+    if found.user_id is None:
         return NotRegistered.UNKNOWN_USER
-    if user.status != UserStatus.ACTIVE:
+    if found.status != UserStatus.ACTIVE:
         return NotRegistered.DISABLED
-    if user.is_partner_staff and customer.is_partner:
-        acting = None
-        if user.acting_for_customer_id is not None:
-            acting = await session.get(Customer, user.acting_for_customer_id)
-        return Identity(
-            user_id=user.id,
-            name=user.name,
-            email=user.email,
-            role=user.role,
-            home_customer_id=customer.id,
-            home_customer_name=customer.name,
-            is_partner_staff=True,
-            customer_id=acting.id if acting else None,
-            customer_name=acting.name if acting else None,
-            locale=user.locale,
-        )
+    staff = found.is_partner_staff and found.is_partner
     return Identity(
-        user_id=user.id,
-        name=user.name,
-        email=user.email,
-        role=user.role,
-        home_customer_id=customer.id,
-        home_customer_name=customer.name,
-        is_partner_staff=False,
-        customer_id=customer.id,
-        customer_name=customer.name,
-        locale=user.locale,
+        user_id=found.user_id,
+        name=found.user_name,
+        email=found.email,
+        role=found.role,
+        home_customer_id=found.customer_id,
+        home_customer_name=found.customer_name,
+        is_partner_staff=staff,
+        customer_id=found.acting_id if staff else found.customer_id,
+        customer_name=found.acting_name if staff else found.customer_name,
+        locale=found.locale,
     )
 
 

@@ -217,6 +217,20 @@ async def test_a_new_locale_is_stored_although_the_reference_is_unchanged(bot_cl
         assert (await session.get(User, teams.who.user_id)).locale == "en-US"
 
 
+async def test_a_changed_reference_is_stored_again(bot_client, connector, demo_db):
+    """The per-process memory compares what a reference is made of: a renamed person is stored anew."""
+    from dataclasses import replace
+
+    teams = await _teams(bot_client, connector, demo_db)
+    await teams.say("dashboard")
+    await teams.say("dashboard")
+    teams.who = replace(teams.who, name="Renamed Person")
+    await teams.say("dashboard")
+    async with demo_db() as session:
+        ref = (await session.execute(select(ConversationRef).where(ConversationRef.user_id == teams.who.user_id))).scalar_one()
+    assert ref.reference["user"]["name"] == "Renamed Person"
+
+
 async def test_partner_staff_chooses_a_customer_first(bot_client, connector, demo_db):
     teams = await _teams(bot_client, connector, demo_db, customer="contoso", role=Role.ADMIN, partner_staff=True)
     cards = _cards(await teams.say("dashboard"))

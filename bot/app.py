@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.adapter import SeatdeskAdapter
 from bot.auth import DEFAULT_FILE_HOSTS, KeysUnavailable, RequestAuthenticator, ServiceUrlPolicy, Unauthorized
 from bot.config import Settings
-from bot.connector import BotConnector, ConversationPacer, token_source
+from bot.connector import BotConnector, ConversationPacer, from_json, token_source
 from bot.handler import SeatdeskBot, invoke_body
 from bot.helpdesk_api import add_routes as add_helpdesk_routes
 from bot.proactive import ProactiveNotifier
@@ -110,7 +110,7 @@ async def messages(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         return _problem(400, "the body must be a JSON object (an activity)")
     try:
-        activity = Activity().deserialize(body)
+        activity = from_json(Activity, body)
     except Exception:  # noqa: BLE001 - msrest raises many kinds on malformed input
         return _problem(400, "the body is not a valid activity")
     if not activity.type or not isinstance(activity.type, str):

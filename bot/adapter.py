@@ -51,6 +51,17 @@ def tenant_of(*activities: Activity | None) -> str | None:
     return None
 
 
+class _TurnContext(TurnContext):
+    """botbuilder's TurnContext without its reference cycle: `_emit` builds a closure that refers to
+    itself for every send, update and delete, even when no handler is registered, and that cycle keeps
+    the whole turn (activity, state, cards) alive until the garbage collector comes by."""
+
+    async def _emit(self, plugins, arg, logic):
+        if not plugins:
+            return await logic
+        return await super()._emit(plugins, arg, logic)
+
+
 class SeatdeskAdapter(BotAdapter):
     CONNECTOR_KEY = "seatdesk.connector"
     PROACTIVE_KEY = "seatdesk.proactive"  # set on turns outside a request: their sends yield to replies
@@ -83,7 +94,7 @@ class SeatdeskAdapter(BotAdapter):
         return self._turn_result(context)
 
     def _context(self, activity: Activity, identity: ClaimsIdentity, audience: str | None, logic: Logic) -> TurnContext:
-        context = TurnContext(self, activity)
+        context = _TurnContext(self, activity)
         context.turn_state[self.BOT_IDENTITY_KEY] = identity
         context.turn_state[self.BOT_CALLBACK_HANDLER_KEY] = logic
         context.turn_state[self.BOT_OAUTH_SCOPE_KEY] = audience

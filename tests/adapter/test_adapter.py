@@ -137,3 +137,33 @@ async def test_outbound_calls_name_the_conversations_tenant():
         for tenant in ("tenant-1", "tenant-2", "tenant-4", "tenant-3")
         for call in ("send", "update", "delete")
     ]
+
+
+async def test_a_finished_turn_is_freed_at_once_not_by_the_garbage_collector():
+    """botbuilder's TurnContext._emit makes a self-referencing closure per send; without it a turn's
+    objects (activity, state, cards) go when the turn does, and the collector has far less to do."""
+    import gc
+    import weakref
+
+    from botbuilder.schema import ChannelAccount, ConversationAccount
+    from botframework.connector.auth import ClaimsIdentity
+
+    adapter = SeatdeskAdapter(TenantRecorder())
+    contexts = []
+
+    async def reply_update_delete(turn_context):
+        contexts.append(weakref.ref(turn_context))
+        sent = await turn_context.send_activity("hello")
+        await turn_context.update_activity(Activity(type="message", id=sent.id, text="edited"))
+        await turn_context.delete_activity(sent.id)
+
+    incoming = Activity(
+        type="message", text="hi", service_url="http://127.0.0.1:9/", channel_id="msteams", conversation=ConversationAccount(id="a:1"),
+        from_property=ChannelAccount(id="29:user"), recipient=ChannelAccount(id="28:bot"),
+    )
+    gc.disable()
+    try:
+        await adapter.process_activity(ClaimsIdentity({}, True), incoming, reply_update_delete)
+        assert contexts and contexts[0]() is None
+    finally:
+        gc.enable()

@@ -1,4 +1,5 @@
-"""SQLite statements run on the event loop when they need no wait, and never block it on a lock."""
+"""Database connections: SQLite statements run on the event loop when they need no wait and never block it
+on a lock; pooled PostgreSQL connections are pinged when they sat idle, not on every checkout."""
 from __future__ import annotations
 
 import asyncio
@@ -79,3 +80,47 @@ async def test_a_statement_that_fails_for_another_reason_fails_at_once(sqlite_en
         with pytest.raises(Exception, match="no such table"):
             await conn.execute(text("SELECT * FROM missing"))
         assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1
+
+
+# -- PostgreSQL: pooled connections are pinged when they sat idle, not on every checkout ---------------
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def pg_engine(db_url):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL pool (SEATDESK_TEST_DATABASE_URL)")
+    clock = _Clock()
+    engine = database.create_engine(db_url, ping_after_idle_seconds=1.0, clock=clock)
+    yield engine, clock
+    await engine.dispose()
+
+
+async def _backend_pid(engine) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(text("SELECT pg_backend_pid()"))).scalar()
+
+
+async def test_a_connection_in_steady_use_is_not_pinged(pg_engine, monkeypatch):
+    engine, clock = pg_engine
+    pings = []
+    ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda conn: pings.append(1) or ping(conn))
+    first = await _backend_pid(engine)
+    assert await _backend_pid(engine) == first and pings == []  # back in the pool a moment ago
+    clock.now += 5
+    assert await _backend_pid(engine) == first and pings == [1]  # idle for 5 s: pinged, alive
+
+
+async def test_an_idle_connection_the_server_dropped_is_replaced_not_an_error(pg_engine):
+    engine, clock = pg_engine
+    dead = await _backend_pid(engine)
+    async with database.create_engine(str(engine.url.render_as_string(hide_password=False))).connect() as admin:
+        assert (await admin.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": dead})).scalar()
+    clock.now += 5  # e.g. the server restarted while the pool sat idle
+    assert await _backend_pid(engine) != dead

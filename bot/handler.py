@@ -10,22 +10,27 @@ from typing import Any
 
 from botbuilder.core import Bot, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, Attachment
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.follow_up import TurnFollowUp, file_token
-from bot.storage import SeatdeskConversationState, SqlStorage
+from bot.storage import SeatdeskConversationState, SqlStorage, item as storage_item
 from cards.text import text
 from dialogs import router
 from dialogs.base import FlowContext, IncomingFile, NoNotifier, Outcome, Reply
 from dialogs.slow import DEADLINE_SECONDS, SlowWork
 from services.db import engine_of
-from services.models import ConversationRef, User
+from services.models import BotState, ConversationRef, User
 from services.ordering import LedgerOrders
 from services.providers import LedgerProvider
-from services.tenancy import Identity, NotRegistered, resolve_identity
+from services.tenancy import WHO_IS_TALKING, Identity, NotRegistered, identity_of, who_is_talking
 
 log = logging.getLogger("seatdesk.turn")
+
+# Who is talking and this conversation's state, in one statement at the start of every turn.
+_OPENING = WHO_IS_TALKING.add_columns(BotState.data.label("state_data"), BotState.etag.label("state_etag")).outerjoin(
+    BotState, BotState.key == bindparam("state_key")
+)
 
 CARD = "application/vnd.microsoft.card.adaptive"
 SEEN = "seen/"
@@ -131,19 +136,23 @@ class SeatdeskBot(Bot):
     # -- who is talking -------------------------------------------------------------------
     async def _open(self, turn_context: TurnContext, claim: str | None = None) -> Identity | NotRegistered | None:
         """The turn's opening reads on one connection: the claim of this activity (None: claimed
-        before, nothing to do), who is talking, and, for a registered person, the conversation's state."""
+        before, nothing to do), then who is talking together with the conversation's state."""
         activity = turn_context.activity
         sender = activity.from_property
+        parameters = who_is_talking(_tenant_id(activity), sender.aad_object_id if sender else None)
+        state_key = self._conversation_state.get_storage_key(turn_context)
         async with self._engine.connect() as conn:
             if claim and not await self._storage.claim(claim, conn):
                 return None
-            found = await resolve_identity(conn, _tenant_id(activity), sender.aad_object_id if sender else None)
-            if isinstance(found, Identity):
-                key = self._conversation_state.get_storage_key(turn_context)
-                self._conversation_state.preload(turn_context, await self._storage.read([key], conn))
-        if isinstance(found, Identity):
-            await self._remember_conversation(turn_context, found)
-        return found
+            if parameters is None:
+                return NotRegistered.NO_IDENTITY
+            found = (await conn.execute(_OPENING, {**parameters, "state_key": state_key})).first()
+        identity = identity_of(found)
+        if isinstance(identity, Identity):
+            stored = {} if found.state_data is None else {state_key: storage_item(found.state_data, found.state_etag)}
+            self._conversation_state.preload(turn_context, stored)
+            await self._remember_conversation(turn_context, identity)
+        return identity
 
     async def _remember_conversation(self, turn_context: TurnContext, identity: Identity) -> None:
         """Keep where this person can be reached proactively (scheduled changes, approvals, case updates)."""

@@ -37,6 +37,11 @@ _READ = select(BotState.key, BotState.data, BotState.etag).where(BotState.key.in
 _CLAIM = insert(BotState.__table__)
 
 
+def item(data: dict, etag: str) -> dict:
+    """A stored item as botbuilder's state reads it: the data with its e-tag."""
+    return {**data, "e_tag": etag}
+
+
 class SqlStorage(Storage):
     def __init__(self, db: async_sessionmaker[AsyncSession], clock: Clock | None = None) -> None:
         self._db = db
@@ -51,7 +56,7 @@ class SqlStorage(Storage):
             async with self._engine.connect() as conn:
                 return await self.read(keys, conn)
         rows = await conn.execute(_READ, {"keys": list(keys)})
-        return {row.key: {**row.data, "e_tag": row.etag} for row in rows}
+        return {row.key: item(row.data, row.etag) for row in rows}
 
     async def write(self, changes: dict[str, object]) -> None:
         if not changes:

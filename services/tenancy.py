@@ -49,7 +49,7 @@ class Identity:
 # an MSP technician acts for. Built once and columns only, so SQLAlchemy neither rebuilds nor re-keys
 # it per turn, nor builds entities that the turn throws away.
 _ACTING = aliased(Customer)
-_WHO_IS_TALKING = (
+WHO_IS_TALKING = (
     select(
         Customer.id.label("customer_id"),
         Customer.name.label("customer_name"),
@@ -70,12 +70,24 @@ _WHO_IS_TALKING = (
 )
 
 
+def who_is_talking(tenant_id: str | None, aad_object_id: str | None) -> dict[str, str] | None:
+    """The parameters of WHO_IS_TALKING for an activity's tenant and Entra object id; None when it has none."""
+    if not tenant_id or not aad_object_id:
+        return None
+    return {"tenant": tenant_id.lower(), "person": aad_object_id.lower()}
+
+
 async def resolve_identity(
     db: AsyncSession | AsyncConnection, tenant_id: str | None, aad_object_id: str | None
 ) -> Identity | NotRegistered:
-    if not tenant_id or not aad_object_id:
+    parameters = who_is_talking(tenant_id, aad_object_id)
+    if parameters is None:
         return NotRegistered.NO_IDENTITY
-    found = (await db.execute(_WHO_IS_TALKING, {"tenant": tenant_id.lower(), "person": aad_object_id.lower()})).first()
+    return identity_of((await db.execute(WHO_IS_TALKING, parameters)).first())
+
+
+def identity_of(found) -> Identity | NotRegistered:
+    """Who is talking, from a row of WHO_IS_TALKING (or of a statement that extends it); None: no such tenant."""
     if found is None:
         return NotRegistered.UNKNOWN_TENANT
     if found.user_id is None:

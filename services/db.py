@@ -49,7 +49,7 @@ class LoopFirstSqlite(aiosqlite.Connection):
                 return fn(*args, **kwargs)
             except sqlite3.OperationalError as error:
                 # A busy statement did nothing (SQLite undoes it whole); it is tried again with patience.
-                if getattr(error, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+                if (getattr(error, "sqlite_errorcode", 0) & 0xFF) != sqlite3.SQLITE_BUSY:
                     raise
         return await super()._execute(self._patiently, fn, *args, **kwargs)
 
@@ -117,6 +117,8 @@ def create_engine(url: str, *, ping_after_idle_seconds: float = PING_AFTER_IDLE_
             cursor.close()
 
         return engine
+    if parsed.get_driver_name() != "asyncpg":
+        return create_async_engine(url, pool_pre_ping=True)
     engine = create_async_engine(url)
     _ping_when_idle(engine, ping_after_idle_seconds, clock)
     return engine

@@ -48,15 +48,12 @@ class SqlStorage(Storage):
         self._engine = engine_of(db)
         self._clock = clock or SystemClock()
 
-    async def read(self, keys: list[str], conn: AsyncConnection | None = None) -> dict[str, object]:
-        """The stored items of `keys`, on the given connection or a new one."""
+    async def read(self, keys: list[str]) -> dict[str, object]:
         if not keys:
             return {}
-        if conn is None:
-            async with self._engine.connect() as conn:
-                return await self.read(keys, conn)
-        rows = await conn.execute(_READ, {"keys": list(keys)})
-        return {row.key: item(row.data, row.etag) for row in rows}
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(_READ, {"keys": list(keys)})
+            return {row.key: item(row.data, row.etag) for row in rows}
 
     async def write(self, changes: dict[str, object]) -> None:
         if not changes:
@@ -123,7 +120,7 @@ class _Cached(CachedBotState):
     """botbuilder's cached state, compared as JSON: its jsonpickle hash cost more than the turn's query."""
 
     def compute_hash(self, obj: object) -> str:
-        return json.dumps(obj, sort_keys=True, default=repr)
+        return json.dumps(obj, default=repr)  # any keys (an int key too); a reordered dict is merely saved again
 
 
 class SeatdeskConversationState(ConversationState):

@@ -1,19 +1,22 @@
 """Delivering the notice outbox (services/notices.py): each notice owed to a person becomes the replies
 they see, the same sentences and cards as when notices were sent straight after the commit, and goes
-out through the Notifier. The worker calls `deliver` at the end of every pass; the order outbox, when
-it provisions right after a turn, calls it too."""
+out through the Notifier. The worker calls `deliver` at the end of every pass; a checkout (for its
+approval cards) and the order outbox, when it provisions right after a turn, call it too."""
 from __future__ import annotations
 
 import logging
 from datetime import datetime
+from decimal import Decimal
 
 from cards.changes import receipt_card
 from cards.licences import assign_receipt_card
+from cards.format import money
 from cards.orders import approval_card
 from cards.text import text
 from dialogs.base import Notifier, Reply
 from services import notices, ordering
 from services.licence_assignments import LicenceReceipt
+from services.models import OrderStatus, User
 from services.subscription_changes import Receipt
 
 log = logging.getLogger("seatdesk.notices")
@@ -45,7 +48,36 @@ async def _decided_card(db, notice: notices.Claimed) -> Reply | None:
     return Reply(card=approval_card(views[0], reason="", decided=True, locale=None)) if views else None
 
 
+def approval_reason(locale: str | None, reason: str, threshold: str | None, currency: str) -> str:
+    """Why an order waits for approval, in the approver's words (pure)."""
+    if reason == "amount" and threshold is not None:
+        return text(locale, "approval.reason.amount", limit=money(Decimal(threshold), currency, locale))
+    return text(locale, "approval.reason.role") if reason == "role" else ""
+
+
+async def _approval_request(db, notifier: Notifier, notice: notices.Claimed) -> bool:
+    """The approval card to one approver, while the order still waits; its activity id is kept so that
+    the decision shows on this copy too."""
+    order_id = int(notice.payload["order_id"])
+    async with db() as session:
+        views = await ordering.order_views(session, notice.customer_id, order_id=order_id, limit=1)
+        approver = await session.get(User, notice.user_id)
+    if not views or views[0].status != OrderStatus.AWAITING_APPROVAL or approver is None:
+        log.info("notice %s: order %s no longer waits for approval; no card sent", notice.id, order_id)
+        return True
+    order = views[0]
+    reason = approval_reason(approver.locale, notice.payload.get("reason", ""), notice.payload.get("threshold"), order.currency)
+    card = approval_card(order, reason=reason, decided=False, locale=approver.locale)
+    ids = await notifier.send(notice.user_id, [Reply(card=card)])
+    if not ids:
+        return False
+    await ordering.remember_card(db, order_id, notice.user_id, ids[0])
+    return True
+
+
 async def _send(db, notifier: Notifier, notice: notices.Claimed) -> bool:
+    if notice.kind == notices.APPROVAL_REQUEST:
+        return await _approval_request(db, notifier, notice)
     if notice.kind == notices.APPROVAL_CARD_DECIDED:
         card = await _decided_card(db, notice)
         if card is None:

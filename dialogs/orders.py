@@ -4,11 +4,13 @@ Checkout writes the order once (keyed by the checkout card's operation id); appr
 to the customer's approvers proactively and the first valid decision wins; approved orders
 are provisioned by the outbox (now, in the background, and by the worker after a restart).
 
-Notices to other people (approval cards, a decision for the requester and the other approvers'
-cards) go out after the turn's answer (`ctx.after_turn`): a proactive send may wait on Teams'
-pacing or a Retry-After, which must not hold the clicker's turn near Teams' 15 s. They are sent
-once, because only the first checkout of an operation and the first decision of an order (both
-settled in the database) schedule them; one that cannot be delivered is logged."""
+Notices to other people go out after the turn's answer (`ctx.after_turn`): a proactive send may
+wait on Teams' pacing or a Retry-After, which must not hold the clicker's turn near Teams' 15 s.
+The approval cards are written to the notice outbox with the order and delivered right after the
+turn (the worker delivers what a stop or a failure left); a decision's notices (the requester's
+message and card, the other approvers' cards) are sent from the turn's background work. Only the
+first checkout of an operation and the first decision of an order (both settled in the database)
+owe notices; one that cannot be delivered is logged."""
 from __future__ import annotations
 
 import logging
@@ -184,13 +186,6 @@ async def _order(ctx: FlowContext, order_id: int) -> ordering.OrderView | None:
     return found[0] if found else None
 
 
-def _reason(ctx: FlowContext, order: ordering.OrderView, policy: ordering.Policy, role) -> str:
-    decision = ordering.approval_needed(policy, role, order.total_monthly)
-    if decision.reason == "amount":
-        return ctx.text("approval.reason.amount", limit=cards.fmt.money(policy.amount_per_month_threshold, order.currency, ctx.locale))
-    return ctx.text("approval.reason.role") if decision.reason == "role" else ""
-
-
 async def checkout_confirm(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
     op, fp = data.get("op"), data.get("fp")
     if not isinstance(op, str) or not 8 <= len(op) <= 64 or not isinstance(fp, str) or len(fp) > 64:
@@ -221,7 +216,7 @@ async def checkout_confirm(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
         if ctx.reply_to_id:
             # The checkout card becomes the requester's order card: it shows the decision later.
             await ordering.remember_card(ctx.db, order.id, ctx.identity.user_id, ctx.reply_to_id, requester=True)
-        ctx.after_turn.append(_approval_cards(order, result.approvers))
+        ctx.after_turn.append(deliver_now)  # the approval cards, owed in the outbox with the order
     else:
         message = ctx.text("order.ordered")
         ctx.after_turn.append(provision_now)
@@ -245,22 +240,10 @@ async def _notice(what: str, delivery):
         return None
 
 
-def _approval_cards(order: ordering.OrderView, approver_ids: tuple[int, ...]):
-    async def send_approval_cards(ctx: FlowContext) -> None:
-        async with ctx.db() as session:
-            customer = await session.get(Customer, ctx.identity.customer_id)
-            approvers = [await session.get(User, uid) for uid in approver_ids]
-        policy = ordering.Policy.from_json(customer.approval_policy)
-        for approver in approvers:
-            card = cards.approval_card(order, reason=_reason(ctx, order, policy, ctx.identity.role), decided=False, locale=approver.locale)
-            ids = await _notice(f"the approval card of order {order.number} to user {approver.id}", ctx.notifier.send(approver.id, [Reply(card=card)]))
-            if ids:
-                # The card's activity id, so that a decision updates this approver's copy too.
-                await ordering.remember_card(ctx.db, order.id, approver.id, ids[0])
-            else:
-                log.warning("the approval card of order %s did not reach approver %s", order.number, approver.id)
-
-    return send_approval_cards
+async def deliver_now(ctx: FlowContext) -> None:
+    """Deliver what the outbox owes (a checkout's approval cards) right after the turn; the worker
+    delivers what this misses."""
+    await deliver(ctx.db, ctx.notifier, ctx.clock.now())
 
 
 async def provision_now(ctx: FlowContext) -> None:

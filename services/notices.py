@@ -1,5 +1,6 @@
-"""The notice outbox: what Seatdesk owes a person outside a turn (a scheduled change carried out, an
-order ready or failed, a reminder, a change a crash left over and the worker finished).
+"""The notice outbox: what Seatdesk owes a person outside a turn (an approval card for an order, a
+scheduled change carried out, an order ready or failed, a reminder, a change a crash left over and
+the worker finished).
 
 A notice is written in the same transaction as the change it reports, so it exists exactly when the
 change does. The worker delivers it afterwards (dialogs/notices.py builds the replies): it claims a
@@ -33,6 +34,8 @@ TEXT = "text"  # payload: key (a cards.text key), values, locale
 CHANGE_FINISHED = "change_finished"  # payload: receipt (subscription_changes.Receipt.to_json()), locale
 LICENCES_FINISHED = "licences_finished"  # payload: receipt (licence_assignments.LicenceReceipt.to_json()), locale
 APPROVAL_CARD_DECIDED = "approval_card_decided"  # payload: order_id, activity_id (a copy of the approval card)
+# payload: order_id, reason ("amount" or "role"), threshold (the policy's monthly amount, for "amount")
+APPROVAL_REQUEST = "approval_request"
 
 # Longer than a batch takes to send (a proactive send waits up to 30 s on a Retry-After): a claim
 # older than this was left by a process that died, and the notice is delivered by another pass.

@@ -431,6 +431,14 @@ async def _checkout_once(db, *, customer_id, user, actor, request, now) -> Place
                     due_at=now + timedelta(hours=policy.expire_after_hours), card_activities=[],
                 )
             )
+            # The approval cards are owed with the order: a process that dies before sending them
+            # leaves them in the outbox, and the next delivery (after this turn, or the worker) sends them.
+            threshold = str(policy.amount_per_month_threshold) if policy.amount_per_month_threshold is not None else None
+            for approver_id in approvers:
+                notices.add(
+                    session, customer_id=customer_id, user_id=approver_id, kind=notices.APPROVAL_REQUEST,
+                    payload={"order_id": order.id, "reason": decision.reason, "threshold": threshold}, now=now,
+                )
         await remove_from_cart(session, customer_id=customer_id, user_id=user.id)
         audit.record(
             session, at=now, actor=actor, customer_id=customer_id, action="order", target_type="order", target_id=order.id,

@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import RUNTIME
+from dialogs.notices import deliver
+from services import notices
 from services.models import ApprovalRequest, Order, OrderStatus, Role
 from tests.bot.test_orders import _add, _button, _checkout, _offers, _product_id, _teams
 from tests.conftest import card_text
@@ -69,6 +71,29 @@ async def test_checkout_answers_while_the_approval_cards_are_held_and_they_arriv
     assert "already" in card_text(body["value"]) and not any(a.get("attachments") for a in connector.take())
 
 
+async def test_approval_cards_cut_off_by_a_stop_are_delivered_by_the_worker_once(bot_client, connector, demo_db, clock):
+    """The approval cards are owed in the outbox with the order: a process that stops (or dies) while
+    they are on their way leaves them claimed, and once the lease has run out the worker sends them."""
+    bot = bot_client.server.app[RUNTIME].bot
+    anna, katrin, stefan = await _people_and_cart(bot_client, connector, demo_db)
+    _, reached_katrin = connector.hold(katrin.conversation_id)
+    connector.hold(stefan.conversation_id)
+    _, data = await _checkout(anna)
+    status, body = await _answered(anna.click("checkout.confirm", data))
+    assert status == 200 and "waiting for approval" in card_text(body["value"])
+    await reached_katrin.wait()  # the first card is on its way ...
+    assert await bot.drain(0)  # ... when the process stops without waiting: the delivery is cut off
+    connector.held.clear()  # Teams is there again for the next process (the cut-off request never lands)
+    assert await deliver(demo_db, bot.notifier, clock.now()) == 0  # claimed by the stopped process
+    clock.advance(notices.LEASE)
+    assert await deliver(demo_db, bot.notifier, clock.now()) == 2
+    cards = [a for a in connector.take() if a.get("attachments")]
+    assert sorted(a["conversation"]["id"] for a in cards) == sorted([katrin.conversation_id, stefan.conversation_id])
+    assert all("Approval needed" in card_text(a["attachments"][0]["content"]) for a in cards)
+    assert {c["user_id"] for c in await _remembered_cards(demo_db) if not c["requester"]} == {katrin.who.user_id, stefan.who.user_id}
+    assert await deliver(demo_db, bot.notifier, clock.now()) == 0
+
+
 async def test_a_decision_answers_while_the_requesters_notices_are_held_and_they_arrive_once(bot_client, connector, demo_db):
     bot = bot_client.server.app[RUNTIME].bot
     anna, katrin, stefan = await _people_and_cart(bot_client, connector, demo_db)
@@ -100,7 +125,7 @@ async def test_a_decision_answers_while_the_requesters_notices_are_held_and_they
         assert (await session.execute(select(Order))).scalar_one().status == OrderStatus.COMPLETED
 
 
-async def test_a_notice_that_cannot_be_delivered_is_logged_and_the_turn_answers(bot_client, connector, demo_db, caplog):
+async def test_an_approval_card_that_cannot_be_delivered_is_logged_kept_and_sent_later(bot_client, connector, demo_db, clock, caplog):
     bot = bot_client.server.app[RUNTIME].bot
     anna, katrin, stefan = await _people_and_cart(bot_client, connector, demo_db)
     delivered = bot.notifier.send
@@ -112,10 +137,20 @@ async def test_a_notice_that_cannot_be_delivered_is_logged_and_the_turn_answers(
 
     bot.notifier.send = failing
     _, data = await _checkout(anna)
-    with caplog.at_level(logging.WARNING, logger="seatdesk.orders"):
+    with caplog.at_level(logging.WARNING, logger="seatdesk.notices"):
         status, body = await _answered(anna.click("checkout.confirm", data))
         await bot.idle()
     assert status == 200 and "waiting for approval" in card_text(body["value"])
-    assert "could not deliver the approval card of order" in caplog.text and "connector exploded" in caplog.text
+    assert "could not deliver notice" in caplog.text and "(approval_request)" in caplog.text and "connector exploded" in caplog.text
     # The other approver still gets the card.
     assert [a["conversation"]["id"] for a in connector.take() if a.get("attachments")] == [stefan.conversation_id]
+    # Katrin's card stays owed in the outbox: the worker's delivery after the retry wait sends it, once.
+    bot.notifier.send = delivered
+    assert await deliver(demo_db, bot.notifier, clock.now()) == 0  # not before its retry is due
+    clock.advance(notices.retry_after(1))
+    assert await deliver(demo_db, bot.notifier, clock.now()) == 1
+    cards = [a for a in connector.take() if a.get("attachments")]
+    assert [a["conversation"]["id"] for a in cards] == [katrin.conversation_id]
+    assert "Approve" in card_text(cards[0]["attachments"][0]["content"])
+    assert {c["user_id"] for c in await _remembered_cards(demo_db)} == {katrin.who.user_id, stefan.who.user_id}
+    assert await deliver(demo_db, bot.notifier, clock.now()) == 0

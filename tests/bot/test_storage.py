@@ -8,7 +8,7 @@ from botbuilder.core import ConversationState, TurnContext
 from botbuilder.core.adapters import TestAdapter
 from botbuilder.schema import Activity, ChannelAccount, ConversationAccount
 
-from bot.storage import SqlStorage, StateConflict
+from bot.storage import SeatdeskConversationState, SqlStorage, StateConflict
 from services import db as database
 
 
@@ -75,7 +75,7 @@ async def test_conversation_state_survives_a_restart(db_url, clock):
         return TurnContext(adapter, activity)
 
     engine = database.create_engine(db_url)
-    state = ConversationState(SqlStorage(database.session_factory(engine), clock))
+    state = SeatdeskConversationState(SqlStorage(database.session_factory(engine), clock))
     pending = state.create_property("pending")
     context = turn(TestAdapter())
     await state.load(context)
@@ -102,3 +102,46 @@ async def test_claims_are_given_once_and_old_ones_forgotten(db, clock):
     assert await storage.claim("seen/b")
     assert await storage.forget_claims("seen/", clock.now() - timedelta(days=2)) == 1
     assert await storage.claim("seen/a") and not await storage.claim("seen/b")
+
+
+class _CountingStorage(SqlStorage):
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.reads = self.writes = 0
+
+    async def read(self, keys):
+        self.reads += 1
+        return await super().read(keys)
+
+    async def write(self, changes):
+        self.writes += 1
+        return await super().write(changes)
+
+
+async def test_seatdesk_state_reads_once_writes_only_changes_and_takes_any_keys(db, clock):
+    """An empty state counts as read (botbuilder reads it again), an unchanged one is not written, and a
+    state holding an int key (JSON makes it a string when stored) is compared without an error."""
+    storage = _CountingStorage(db, clock)
+    state = SeatdeskConversationState(storage)
+    flow = state.create_property("flow")
+    activity = Activity(
+        type="message", channel_id="msteams", conversation=ConversationAccount(id="conv-hash"),
+        from_property=ChannelAccount(id="user"), recipient=ChannelAccount(id="bot"), text="hi",
+    )
+    context = TurnContext(TestAdapter(), activity)
+    await flow.get(context, dict)
+    await flow.get(context, dict)
+    await state.save_changes(context)
+    assert (storage.reads, storage.writes) == (1, 1)  # botbuilder saves the new property once
+
+    context = TurnContext(TestAdapter(), activity)
+    state.preload(context, await storage.read([state.get_storage_key(context)]))
+    await flow.get(context, dict)
+    await state.save_changes(context)
+    assert (storage.reads, storage.writes) == (2, 1)  # preloaded and unchanged: nothing read or written again
+
+    (await flow.get(context, dict))[7] = {"seats": 3}
+    await state.save_changes(context)
+    assert storage.writes == 2
+    context = TurnContext(TestAdapter(), activity)
+    assert await flow.get(context, dict) == {"7": {"seats": 3}}

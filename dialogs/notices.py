@@ -11,7 +11,7 @@ from decimal import Decimal
 from cards.changes import receipt_card
 from cards.licences import assign_receipt_card
 from cards.format import money
-from cards.orders import approval_card
+from cards.orders import approval_card, order_placed_card
 from cards.text import text
 from dialogs.base import Notifier, Reply
 from services import notices, ordering
@@ -43,9 +43,17 @@ def replies(notice: notices.Claimed) -> list[Reply]:
 
 
 async def _decided_card(db, notice: notices.Claimed) -> Reply | None:
+    """A copy of an order's card as it is now decided, in its reader's language; None if the order is gone."""
     async with db() as session:
         views = await ordering.order_views(session, notice.customer_id, order_id=int(notice.payload["order_id"]), limit=1)
-    return Reply(card=approval_card(views[0], reason="", decided=True, locale=None)) if views else None
+        reader = await session.get(User, notice.user_id)
+    if not views:
+        return None
+    locale = reader.locale if reader else None
+    if notice.kind == notices.ORDER_CARD_DECIDED:
+        message = text(locale, notice.payload["key"], **notice.payload.get("values", {}))
+        return Reply(card=order_placed_card(views[0], message=message, locale=locale))
+    return Reply(card=approval_card(views[0], reason="", decided=True, locale=locale))
 
 
 def approval_reason(locale: str | None, reason: str, threshold: str | None, currency: str) -> str:
@@ -78,7 +86,7 @@ async def _approval_request(db, notifier: Notifier, notice: notices.Claimed) -> 
 async def _send(db, notifier: Notifier, notice: notices.Claimed) -> bool:
     if notice.kind == notices.APPROVAL_REQUEST:
         return await _approval_request(db, notifier, notice)
-    if notice.kind == notices.APPROVAL_CARD_DECIDED:
+    if notice.kind in (notices.APPROVAL_CARD_DECIDED, notices.ORDER_CARD_DECIDED):
         card = await _decided_card(db, notice)
         if card is None:
             log.warning("notice %s: order %s is gone; its card is left as it is", notice.id, notice.payload.get("order_id"))

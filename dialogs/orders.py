@@ -6,32 +6,26 @@ are provisioned by the outbox (now, in the background, and by the worker after a
 
 Notices to other people go out after the turn's answer (`ctx.after_turn`): a proactive send may
 wait on Teams' pacing or a Retry-After, which must not hold the clicker's turn near Teams' 15 s.
-The approval cards are written to the notice outbox with the order and delivered right after the
-turn (the worker delivers what a stop or a failure left); a decision's notices (the requester's
-message and card, the other approvers' cards) are sent from the turn's background work. Only the
+The approval cards, and a decision's notices (the requester's message and card, the other
+approvers' cards), are written to the notice outbox with the order or the decision and delivered
+right after the turn; the worker delivers what a stop, a crash or a failed send left. Only the
 first checkout of an operation and the first decision of an order (both settled in the database)
-owe notices; one that cannot be delivered is logged."""
+owe notices."""
 from __future__ import annotations
 
-import logging
 import re
 from datetime import date
 from typing import Any
 
 from cards import orders as cards
-from cards.text import text
 from dialogs.base import BadActionData, FlowContext, Outcome, Reply, Verb, int_field
 from dialogs.notices import deliver
 from services import ordering
 from services.audit import Actor
 from services.changes import parse_quantity
-from sqlalchemy import select
-
 from services.models import Customer, OrderStatus, User
 from services.permissions import Permission
 from services.subscription_changes import new_op
-
-log = logging.getLogger("seatdesk.orders")
 
 
 async def _user(ctx: FlowContext) -> User:
@@ -231,18 +225,9 @@ async def _approvers_in_teams(ctx: FlowContext, approver_ids: tuple[int, ...]) -
     return [approver.name for approver in approvers if approver is not None]
 
 
-async def _notice(what: str, delivery):
-    """A notice's result, or None when it failed: logged, never raised (the other notices still go)."""
-    try:
-        return await delivery
-    except Exception:  # noqa: BLE001 - the decision stands; the person's card or message is what is missing
-        log.exception("could not deliver %s", what)
-        return None
-
-
 async def deliver_now(ctx: FlowContext) -> None:
-    """Deliver what the outbox owes (a checkout's approval cards) right after the turn; the worker
-    delivers what this misses."""
+    """Deliver what the outbox owes (a checkout's approval cards, a decision's notices) right after the
+    turn; the worker delivers what this misses."""
     await deliver(ctx.db, ctx.notifier, ctx.clock.now())
 
 
@@ -275,39 +260,12 @@ async def approval_decide(ctx: FlowContext, data: dict[str, Any]) -> Outcome:
     decided = cards.approval_card(order, reason="", decided=True, locale=ctx.locale)
     if not result.first:
         return Outcome([Reply(card=decided, text=ctx.text("approval.already", state=""))])
-    # Only the first decision gets here (settled in the database): its notices go out once, after the answer.
-    ctx.after_turn.append(_decision_notices(order, result, approve=decision == "approve"))
+    # Only the first decision gets here (settled in the database, its notices owed in the outbox with
+    # it): they go out after the answer, and the worker delivers what a stop or a failure leaves.
+    ctx.after_turn.append(deliver_now)
     if decision == "approve":
         ctx.after_turn.append(provision_now)
     return Outcome([Reply(card=decided)], update_original=True)
-
-
-def _decision_notices(order: ordering.OrderView, result: ordering.Decided, *, approve: bool):
-    async def send_decision_notices(ctx: FlowContext) -> None:
-        async with ctx.db() as session:
-            requester = await session.get(User, result.requester_id)
-            locales = {u.id: u.locale for u in (await session.execute(select(User).where(User.customer_id == ctx.identity.customer_id))).scalars()}
-        loc = requester.locale if requester else None
-        for copy in result.card_activities:
-            if copy.get("user_id") == ctx.identity.user_id:
-                continue  # the clicker's copy is replaced by the invoke response
-            copy_locale = locales.get(copy["user_id"])
-            if copy.get("requester"):
-                message = text(copy_locale, "order.approved_notice" if approve else "order.rejected_notice", number=order.number, by=result.by, comment=result.comment or "")
-                card = cards.order_placed_card(order, message=message, locale=copy_locale)
-            else:
-                card = cards.approval_card(order, reason="", decided=True, locale=copy_locale)
-            what = f"the decided card of order {order.number} to user {copy['user_id']}"
-            if not await _notice(what, ctx.notifier.update(copy["user_id"], copy["activity_id"], Reply(card=card))):
-                log.warning("%s was not updated", what)
-        if approve:
-            notice = Reply(text=text(loc, "order.approved_notice", number=result.number, by=result.by))
-        else:
-            notice = Reply(text=text(loc, "order.rejected_notice", number=result.number, by=result.by, comment=result.comment or ""))
-        if not await _notice(f"the decision on order {result.number} to its requester", ctx.notifier.send(result.requester_id, [notice])):
-            log.warning("the requester %s of order %s was not told of the decision", result.requester_id, result.number)
-
-    return send_decision_notices
 
 
 # -- orders --------------------------------------------------------------------------------------

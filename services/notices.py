@@ -34,6 +34,8 @@ TEXT = "text"  # payload: key (a cards.text key), values, locale
 CHANGE_FINISHED = "change_finished"  # payload: receipt (subscription_changes.Receipt.to_json()), locale
 LICENCES_FINISHED = "licences_finished"  # payload: receipt (licence_assignments.LicenceReceipt.to_json()), locale
 APPROVAL_CARD_DECIDED = "approval_card_decided"  # payload: order_id, activity_id (a copy of the approval card)
+# payload: order_id, activity_id (the requester's order card), key and values (the decision's sentence)
+ORDER_CARD_DECIDED = "order_card_decided"
 # payload: order_id, reason ("amount" or "role"), threshold (the policy's monthly amount, for "amount")
 APPROVAL_REQUEST = "approval_request"
 

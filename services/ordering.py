@@ -499,7 +499,30 @@ async def decide(db, *, customer_id: int, user: User, order_id: int, approve: bo
             target_type="order", target_id=order.id, summary=f"Order {order.number} {'approved' if approve else 'rejected'}" + (f": {comment.strip()}" if comment and comment.strip() else ""),
             source="card", reference=order.number,
         )
-        return Decided(order.id, order.number, status, user.name, now, (comment or "").strip() or None, order.requester_id, tuple(request.card_activities or ()), first=True)
+        decided = Decided(order.id, order.number, status, user.name, now, (comment or "").strip() or None, order.requester_id, tuple(request.card_activities or ()), first=True)
+        await _tell_decision(session, customer_id, decided, decider_id=user.id, now=now)
+        return decided
+
+
+async def _tell_decision(session: AsyncSession, customer_id: int, decided: Decided, *, decider_id: int, now: datetime) -> None:
+    """In the transaction of the first decision: every other copy of the order's cards is to show it,
+    and the requester is told (the decider's own copy is replaced by the click's answer)."""
+    key = "order.approved_notice" if decided.status == ApprovalStatus.APPROVED else "order.rejected_notice"
+    values = {"number": decided.number, "by": decided.by, "comment": decided.comment or ""}
+    for copy in decided.card_activities:
+        if copy.get("user_id") == decider_id:
+            continue
+        if copy.get("requester"):
+            payload = {"order_id": decided.order_id, "activity_id": copy["activity_id"], "key": key, "values": values}
+            notices.add(session, customer_id=customer_id, user_id=copy["user_id"], kind=notices.ORDER_CARD_DECIDED, payload=payload, now=now)
+        else:
+            payload = {"order_id": decided.order_id, "activity_id": copy["activity_id"]}
+            notices.add(session, customer_id=customer_id, user_id=copy["user_id"], kind=notices.APPROVAL_CARD_DECIDED, payload=payload, now=now)
+    requester = await session.get(User, decided.requester_id)
+    notices.add_text(
+        session, customer_id=customer_id, user_id=decided.requester_id, key=key, values=values,
+        locale=requester.locale if requester else None, now=now,
+    )
 
 
 async def remember_card(db, order_id: int, user_id: int, activity_id: str, *, requester: bool = False) -> None:

@@ -2,8 +2,9 @@
 to the requester, go out after the clicker's answer, among the bot's background tasks, and still
 arrive once Teams accepts them. Guards the regression where a proactive send inside the turn
 (waiting on Teams' pacing or a Retry-After of up to 30 s) kept the checkout or approval click from
-being answered within Teams' 15 s. The Bot Connector holds a conversation's requests until the test
-releases them (an Event); nothing sleeps."""
+being answered within Teams' 15 s. Both are owed in the notice outbox, so a stop or a failed send
+leaves them to the worker instead of losing them. The Bot Connector holds a conversation's requests
+until the test releases them (an Event); nothing sleeps."""
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +18,7 @@ from dialogs.notices import deliver
 from services import notices
 from services.models import ApprovalRequest, Order, OrderStatus, Role
 from tests.bot.test_orders import _add, _button, _checkout, _offers, _product_id, _teams
-from tests.conftest import card_text
+from tests.conftest import buttons, card_text
 
 # Only a regression gets near it: a notice sent inside the turn holds the answer for the connector's 15 s.
 ANSWER_GUARD_SECONDS = 10
@@ -123,6 +124,36 @@ async def test_a_decision_answers_while_the_requesters_notices_are_held_and_they
     assert len(anna_updates) == 1 and "Approved by Stefan Hoffmann" in card_text(anna_updates[0]["attachments"][0]["content"])
     async with demo_db() as session:
         assert (await session.execute(select(Order))).scalar_one().status == OrderStatus.COMPLETED
+
+
+async def test_a_decisions_notices_cut_off_by_a_stop_are_delivered_by_the_worker_once(bot_client, connector, demo_db, clock):
+    """A decision's notices are owed in the outbox with it: the requester's message and order card and
+    the other approver's copy arrive once, although the process stopped while sending them."""
+    bot = bot_client.server.app[RUNTIME].bot
+    anna, katrin, stefan = await _people_and_cart(bot_client, connector, demo_db)
+    _, data = await _checkout(anna)
+    anna_card = anna.activity("invoke", name="adaptiveCard/action", replyToId="anna-checkout-card")
+    anna_card["value"] = {"action": {"type": "Action.Execute", "verb": "checkout.confirm", "data": {"verb": "checkout.confirm", **data}}, "trigger": "manual"}
+    assert (await anna.post(anna_card)).status == 200
+    await bot.idle()
+    card = next(a for a in connector.take() if a["conversation"]["id"] == stefan.conversation_id)["attachments"][0]["content"]
+    connector.updates.clear()
+    _, reached_anna = connector.hold(anna.conversation_id)
+
+    status, body = await _answered(stefan.click("approval.decide", _button(card, "approval.decide", decision="approve")["data"]))
+    assert status == 200 and "Approved by Stefan Hoffmann" in card_text(body["value"])
+    await reached_anna.wait()  # a notice to Anna is on its way ...
+    assert await bot.drain(0)  # ... when the process stops without waiting
+    connector.held.clear()
+    clock.advance(notices.LEASE)
+    await deliver(demo_db, bot.notifier, clock.now())
+    to_anna = [a.get("text") or "" for a in connector.take() if a["conversation"]["id"] == anna.conversation_id]
+    assert sum("was approved by Stefan Hoffmann" in t for t in to_anna) == 1
+    updates = {u["conversation"]["id"]: u for u in connector.updates}
+    assert len(connector.updates) == 2 and set(updates) == {anna.conversation_id, katrin.conversation_id}
+    assert "Approved by Stefan Hoffmann" in card_text(updates[anna.conversation_id]["attachments"][0]["content"])
+    assert not any(b.get("verb") == "approval.decide" for b in buttons(updates[katrin.conversation_id]["attachments"][0]["content"]))
+    assert await deliver(demo_db, bot.notifier, clock.now()) == 0
 
 
 async def test_an_approval_card_that_cannot_be_delivered_is_logged_kept_and_sent_later(bot_client, connector, demo_db, clock, caplog):

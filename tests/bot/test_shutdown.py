@@ -81,7 +81,7 @@ async def test_work_that_outlasts_the_grace_is_logged_cancelled_and_the_stop_com
     runtime = bot_client.server.app[RUNTIME]
     grace = Grace()
     runtime.bot.sleep = grace.sleep
-    held = _in_background(runtime.bot, asyncio.Event().wait, "seatdesk-after-turn send_approval_cards")
+    held = _in_background(runtime.bot, asyncio.Event().wait, "seatdesk-after-turn deliver_now")
     quick = asyncio.Event()
     quick.set()
     _in_background(runtime.bot, quick.wait, "seatdesk-test quick")
@@ -91,5 +91,5 @@ async def test_work_that_outlasts_the_grace_is_logged_cancelled_and_the_stop_com
         grace.passed.set()
         await stopping
     assert held.cancelled()
-    assert "1 background task(s) still running after the 2.5 s grace, cancelled: seatdesk-after-turn send_approval_cards" in caplog.text
+    assert "1 background task(s) still running after the 2.5 s grace, cancelled: seatdesk-after-turn deliver_now" in caplog.text
     assert "seatdesk-test quick" not in caplog.text

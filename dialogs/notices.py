@@ -1,7 +1,8 @@
 """Delivering the notice outbox (services/notices.py): each notice owed to a person becomes the replies
 they see, the same sentences and cards as when notices were sent straight after the commit, and goes
-out through the Notifier. The worker calls `deliver` at the end of every pass; a checkout (for its
-approval cards) and the order outbox, when it provisions right after a turn, call it too."""
+out through the Notifier. The worker calls `deliver` at the end of every pass; a checkout (its
+approval cards), a decision (its notices) and the order outbox, when it provisions right after a
+turn, call it too."""
 from __future__ import annotations
 
 import logging

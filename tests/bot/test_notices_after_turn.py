@@ -38,6 +38,18 @@ async def _people_and_cart(bot_client, connector, demo_db):
     return anna, katrin, stefan
 
 
+async def _ordered_from_a_card(bot, connector, anna, stefan) -> dict:
+    """Anna checks out from a card (which becomes her order card); Stefan's approval card is returned."""
+    _, data = await _checkout(anna)
+    anna_card = anna.activity("invoke", name="adaptiveCard/action", replyToId="anna-checkout-card")
+    anna_card["value"] = {"action": {"type": "Action.Execute", "verb": "checkout.confirm", "data": {"verb": "checkout.confirm", **data}}, "trigger": "manual"}
+    assert (await anna.post(anna_card)).status == 200
+    await bot.idle()
+    card = next(a for a in connector.take() if a["conversation"]["id"] == stefan.conversation_id)["attachments"][0]["content"]
+    connector.updates.clear()  # the checkout's own update of Anna's card
+    return card
+
+
 async def _remembered_cards(db) -> list[dict]:
     async with db() as session:
         return list((await session.execute(select(ApprovalRequest))).scalar_one().card_activities)
@@ -98,13 +110,7 @@ async def test_approval_cards_cut_off_by_a_stop_are_delivered_by_the_worker_once
 async def test_a_decision_answers_while_the_requesters_notices_are_held_and_they_arrive_once(bot_client, connector, demo_db):
     bot = bot_client.server.app[RUNTIME].bot
     anna, katrin, stefan = await _people_and_cart(bot_client, connector, demo_db)
-    _, data = await _checkout(anna)
-    anna_card = anna.activity("invoke", name="adaptiveCard/action", replyToId="anna-checkout-card")
-    anna_card["value"] = {"action": {"type": "Action.Execute", "verb": "checkout.confirm", "data": {"verb": "checkout.confirm", **data}}, "trigger": "manual"}
-    assert (await anna.post(anna_card)).status == 200  # the checkout card becomes Anna's order card
-    await bot.idle()
-    card = next(a for a in connector.take() if a["conversation"]["id"] == stefan.conversation_id)["attachments"][0]["content"]
-    connector.updates.clear()  # the checkout's own update of Anna's card
+    card = await _ordered_from_a_card(bot, connector, anna, stefan)
     release_anna, reached_anna = connector.hold(anna.conversation_id)
 
     status, body = await _answered(stefan.click("approval.decide", _button(card, "approval.decide", decision="approve")["data"]))
@@ -131,13 +137,7 @@ async def test_a_decisions_notices_cut_off_by_a_stop_are_delivered_by_the_worker
     the other approver's copy arrive once, although the process stopped while sending them."""
     bot = bot_client.server.app[RUNTIME].bot
     anna, katrin, stefan = await _people_and_cart(bot_client, connector, demo_db)
-    _, data = await _checkout(anna)
-    anna_card = anna.activity("invoke", name="adaptiveCard/action", replyToId="anna-checkout-card")
-    anna_card["value"] = {"action": {"type": "Action.Execute", "verb": "checkout.confirm", "data": {"verb": "checkout.confirm", **data}}, "trigger": "manual"}
-    assert (await anna.post(anna_card)).status == 200
-    await bot.idle()
-    card = next(a for a in connector.take() if a["conversation"]["id"] == stefan.conversation_id)["attachments"][0]["content"]
-    connector.updates.clear()
+    card = await _ordered_from_a_card(bot, connector, anna, stefan)
     _, reached_anna = connector.hold(anna.conversation_id)
 
     status, body = await _answered(stefan.click("approval.decide", _button(card, "approval.decide", decision="approve")["data"]))

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from bot.app import RUNTIME
 from dialogs.notices import deliver
 from services import notices
-from services.models import ApprovalRequest, Order, OrderStatus, Role
-from tests.bot.test_orders import _add, _button, _checkout, _offers, _product_id, _teams
+from services.models import ApprovalRequest, Order, OrderStatus
+from tests.bot.test_orders import _button, _checkout, _people_and_cart
 from tests.conftest import buttons, card_text
 
 # Only a regression gets near it: a notice sent inside the turn holds the answer for the connector's 15 s.
@@ -27,15 +27,6 @@ ANSWER_GUARD_SECONDS = 10
 async def _answered(click):
     """The click's answer, which must not wait for any notice."""
     return await asyncio.wait_for(click, ANSWER_GUARD_SECONDS)
-
-
-async def _people_and_cart(bot_client, connector, demo_db):
-    katrin = await _teams(bot_client, connector, demo_db, "fabrikam", Role.FINANCE)
-    stefan = await _teams(bot_client, connector, demo_db, "fabrikam", Role.ADMIN)
-    anna = await _teams(bot_client, connector, demo_db, "fabrikam", Role.MODIFY)
-    await _add(anna, await _offers(anna, await _product_id(demo_db, "pbi-pro")), offer_index=0, quantity=3, separate=True)
-    connector.take()
-    return anna, katrin, stefan
 
 
 async def _ordered_from_a_card(bot, connector, anna, stefan) -> dict:

@@ -136,13 +136,20 @@ async def test_auto_approved_order_is_provisioned_and_appears_in_the_overview(bo
     assert order.number in card_text(body["value"]) and "Completed" in card_text(body["value"])
 
 
-async def _order_needing_approval(bot_client, connector, demo_db):
-    """Anna (Fabrikam, modify) orders: her orders need approval by finance or admin."""
+async def _people_and_cart(bot_client, connector, demo_db):
+    """Anna (Fabrikam, modify) with a cart to check out, and the approvers her orders need: Katrin
+    (finance) and Stefan (admin)."""
     katrin = await _teams(bot_client, connector, demo_db, "fabrikam", Role.FINANCE)
     stefan = await _teams(bot_client, connector, demo_db, "fabrikam", Role.ADMIN)
     anna = await _teams(bot_client, connector, demo_db, "fabrikam", Role.MODIFY)
     await _add(anna, await _offers(anna, await _product_id(demo_db, "pbi-pro")), offer_index=0, quantity=3, separate=True)
     connector.take()
+    return anna, katrin, stefan
+
+
+async def _order_needing_approval(bot_client, connector, demo_db):
+    """Anna orders: her orders need approval by finance or admin."""
+    anna, katrin, stefan = await _people_and_cart(bot_client, connector, demo_db)
     _, data = await _checkout(anna)
     _, body = await anna.click("checkout.confirm", data)
     text = card_text(body["value"])
